@@ -1,0 +1,39 @@
+# ReturnSync: `make run` brings the dashboard up, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test bench install migrate seed clean lint
+
+run: install migrate seed ## set up and start web server + worker (Ctrl-C stops both)
+	$(PY) manage.py runall --host $(HOST) --port $(PORT)
+
+test: install ## run the whole suite (SQLite, or DATABASE_URL if set)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install migrate ## benchmarks print figures and ratios; see bench/
+	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --no-input
+
+seed: install
+	$(PY) manage.py seed_demo
+
+lint: install
+	$(PY) -m pip install --quiet ruff && $(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _create_role_groups(sender, **kwargs) -> None:
+    from returnsync.roles import ensure_role_groups
+
+    ensure_role_groups()
+
+
+class ReturnSyncConfig(AppConfig):
+    name = "returnsync"
+    verbose_name = "ReturnSync core"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Groups need the permissions post_migrate creates, so they are set up right after.
+        post_migrate.connect(_create_role_groups, sender=self, dispatch_uid="returnsync_role_groups")

@@ -1,0 +1,77 @@
+"""Writes to the core domain. Keyword-only, typed, named ``<entity>_<verb>``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from returnsync.models import BundleComponent, BundleMapping, Connection
+
+
+def connection_set_secrets(
+    *, connection: Connection, credentials: dict | None = None, webhook_secret: str | None = None
+) -> Connection:
+    """Replace a connection's secrets. ``None`` or empty keeps what is stored: secrets are
+    write-only, so a form left blank must never wipe them."""
+    fields = []
+    if credentials:
+        connection.credentials = {**(connection.credentials or {}), **credentials}
+        fields.append("credentials")
+    if webhook_secret:
+        connection.webhook_secret = webhook_secret
+        fields.append("webhook_secret")
+    if fields:
+        connection.save(update_fields=[*fields, "updated_at"])
+    return connection
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    component_sku: str
+    quantity: int
+    price_share: Decimal
+
+
+SHARE_TOTAL = Decimal("1")
+
+
+def bundle_components_validate(components: list[ComponentSpec]) -> None:
+    """A bundle needs at least one component, no SKU twice, and shares summing to exactly 1."""
+    if not components:
+        raise ValidationError("A bundle needs at least one component.")
+    skus = [c.component_sku for c in components]
+    duplicates = sorted({sku for sku in skus if skus.count(sku) > 1})
+    if duplicates:
+        raise ValidationError(f"Component listed twice: {', '.join(duplicates)}.")
+    for component in components:
+        if component.quantity < 1:
+            raise ValidationError(f"{component.component_sku}: quantity must be at least 1.")
+        if not Decimal("0") < component.price_share <= SHARE_TOTAL:
+            raise ValidationError(f"{component.component_sku}: price share must be above 0 and at most 1.")
+    total = sum((c.price_share for c in components), Decimal("0"))
+    if total != SHARE_TOTAL:
+        raise ValidationError(f"Price shares must sum to 1 (they sum to {total.normalize()}).")
+
+
+@transaction.atomic
+def bundle_mapping_save(
+    *, bundle_sku: str, components: list[ComponentSpec], name: str = "", is_active: bool = True
+) -> BundleMapping:
+    """Create or replace a bundle mapping and its components, all or nothing."""
+    bundle_sku = bundle_sku.strip()
+    if not bundle_sku:
+        raise ValidationError("Bundle SKU is required.")
+    bundle_components_validate(components)
+    bundle, _ = BundleMapping.objects.update_or_create(
+        bundle_sku=bundle_sku, defaults={"name": name, "is_active": is_active}
+    )
+    bundle.components.all().delete()
+    BundleComponent.objects.bulk_create(
+        BundleComponent(
+            bundle=bundle, component_sku=c.component_sku, quantity=c.quantity, price_share=c.price_share
+        )
+        for c in components
+    )
+    return bundle
