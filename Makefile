@@ -8,14 +8,15 @@ PORT   ?= 8000
 
 .PHONY: run test bench install migrate seed clean lint
 
-run: install migrate seed ## set up and start web server + worker (Ctrl-C stops both)
+run: install migrate seed ## set up, then start web server + worker + sandbox traffic (Ctrl-C stops all)
 	$(PY) manage.py runall --host $(HOST) --port $(PORT)
 
 test: install ## run the whole suite (SQLite, or DATABASE_URL if set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install migrate ## benchmarks print figures and ratios; see bench/
-	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@set -e; found=0; for b in bench/*.py; do [ -e "$$b" ] || continue; found=1; echo "== $$b"; $(PY) $$b; done; \
+	  [ $$found = 1 ] || echo "no benchmarks yet"
 
 install: $(STAMP)
 
@@ -29,8 +30,10 @@ $(STAMP): pyproject.toml
 migrate: install
 	$(PY) manage.py migrate --no-input
 
-seed: install
+seed: install ## demo users, sandbox data and the background schedules (all idempotent)
 	$(PY) manage.py seed_demo
+	$(PY) manage.py sandbox_seed --orders 200 --seed 1 --server-url http://$(HOST):$(PORT)
+	$(PY) manage.py schedules_ensure
 
 lint: install
 	$(PY) -m pip install --quiet ruff && $(VENV)/bin/ruff check .

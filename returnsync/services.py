@@ -35,6 +35,7 @@ class ComponentSpec:
 
 
 SHARE_TOTAL = Decimal("1")
+SHARE_DECIMAL_PLACES = 6  # BundleComponent.price_share stores six: validate what will be stored
 
 
 def bundle_components_validate(components: list[ComponentSpec]) -> None:
@@ -42,6 +43,8 @@ def bundle_components_validate(components: list[ComponentSpec]) -> None:
     if not components:
         raise ValidationError("A bundle needs at least one component.")
     skus = [c.component_sku for c in components]
+    if any(not sku or sku != sku.strip() for sku in skus):
+        raise ValidationError("Component SKUs must be non-blank, with no leading or trailing spaces.")
     duplicates = sorted({sku for sku in skus if skus.count(sku) > 1})
     if duplicates:
         raise ValidationError(f"Component listed twice: {', '.join(duplicates)}.")
@@ -50,6 +53,10 @@ def bundle_components_validate(components: list[ComponentSpec]) -> None:
             raise ValidationError(f"{component.component_sku}: quantity must be at least 1.")
         if not Decimal("0") < component.price_share <= SHARE_TOTAL:
             raise ValidationError(f"{component.component_sku}: price share must be above 0 and at most 1.")
+        if component.price_share.as_tuple().exponent < -SHARE_DECIMAL_PLACES:
+            raise ValidationError(
+                f"{component.component_sku}: price share has more than {SHARE_DECIMAL_PLACES} decimal places."
+            )
     total = sum((c.price_share for c in components), Decimal("0"))
     if total != SHARE_TOTAL:
         raise ValidationError(f"Price shares must sum to 1 (they sum to {total.normalize()}).")
@@ -61,6 +68,9 @@ def bundle_mapping_save(
 ) -> BundleMapping:
     """Create or replace a bundle mapping and its components, all or nothing."""
     bundle_sku = bundle_sku.strip()
+    components = [
+        ComponentSpec(c.component_sku.strip(), c.quantity, Decimal(c.price_share)) for c in components
+    ]
     if not bundle_sku:
         raise ValidationError("Bundle SKU is required.")
     bundle_components_validate(components)

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "django_q",
     "returnsync.apps.ReturnSyncConfig",
     "exceptions_app.apps.ExceptionsConfig",
+    "connectors.tiktok_shop.apps.TikTokShopConfig",
+    "connectors.tiktok_shop.sandbox.apps.TikTokSandboxConfig",
 ]
 
 MIDDLEWARE = [
@@ -115,7 +117,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA synchronous=NORMAL;"
         ),
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_returnsync.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -139,6 +140,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Outside production, whitenoise serves straight from the finders (no collectstatic needed).
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -149,6 +153,11 @@ STORAGES = {
         )
     },
 }
+
+# --- Sandboxes ------------------------------------------------------------------------
+# The fake external systems are served under /sandbox/ by this same project (never in
+# production unless asked for), so the demo and the tests run the real connector code.
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", not PRODUCTION)
 
 # --- Credentials at rest --------------------------------------------------------------
 # Fernet key(s), comma-separated: the first encrypts, all decrypt (so keys can rotate).

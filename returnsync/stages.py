@@ -89,6 +89,7 @@ TABLES: dict[str, dict[str, Stage]] = {
     System.LOOP: LOOP,
     System.PIPE17: {},
 }
+SHIPMENT_TABLES: dict[str, dict[str, Stage]] = {System.RETURNGO: RETURNGO_SHIPMENT}
 
 _SEPARATORS = re.compile(r"[\s\-]+")
 
@@ -107,9 +108,21 @@ def stage_for(system: str, raw_status: str, overrides: Mapping[str, str] | None 
     table = TABLES[system]
     if key in table:
         return table[key]
-    if key.endswith("ED") and key[:-2] in table:  # REQUEST_REJECTED → REQUEST_REJECT
-        return table[key[:-2]]
+    for suffix in ("ED", "LED"):  # REQUEST_REJECTED → REQUEST_REJECT, REQUEST_CANCELLED → REQUEST_CANCEL
+        if key.endswith(suffix) and key[: -len(suffix)] in table:
+            return table[key[: -len(suffix)]]
     return Stage.UNMAPPED
+
+
+def connection_stage(connection, raw_status: str) -> Stage:
+    """The stage of a raw status for this connection: its own overrides first, then its system's table."""
+    return stage_for(connection.kind, raw_status, (connection.options or {}).get("status_map"))
+
+
+def shipment_stage(system: str, raw_status: str) -> Stage:
+    """Portals that track the parcel separately (ReturnGo shipments) refine an approved return."""
+    table = SHIPMENT_TABLES.get(system, {})
+    return table.get(normalise(raw_status), Stage.UNMAPPED)
 
 
 def tiktok_stage(raw_status: str, next_actions: list[str] | tuple[str, ...] = ()) -> Stage:

@@ -1,0 +1,240 @@
+"""TikTok Shop payloads → our canonical rows. Every vendor quirk lives here.
+
+The API is loose with types, so every reader is lenient:
+
+- ids arrive as strings or numbers → always ``str`` (``577087...`` and ``"577087..."``
+  are the same id; a float such as ``1.0`` becomes ``"1"``);
+- amounts arrive as strings (``"24.00"``), sometimes numbers or empty → ``Decimal`` or None;
+- times are unix seconds (sometimes milliseconds, sometimes a numeric string, rarely
+  ISO-8601) → aware UTC ``datetime`` or None;
+- enums are open: an unknown ``return_status`` is stored raw and its stage is
+  ``Stage.UNMAPPED`` (see ``returnsync.stages``), never an error.
+
+String values are clipped to the column widths so one odd payload cannot fail a whole
+page on PostgreSQL.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from returnsync.stages import tiktok_stage
+
+# ``1e12`` seconds is the year 33658: anything above is milliseconds.
+_MS_THRESHOLD = 10**12
+
+
+def as_str(value: Any, max_length: int | None = None) -> str:
+    """An id or a label as a string ("" for None); numbers keep no trailing ``.0``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value).strip()
+    return text[:max_length] if max_length else text
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    """``"24.00"``, ``24``, ``24.0`` → ``Decimal("24.00")``-ish; empty/invalid → None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value).strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+def as_int(value: Any, default: int | None = None) -> int | None:
+    if value is None or isinstance(value, bool):
+        return default
+    try:
+        return int(Decimal(str(value).strip()))
+    except (InvalidOperation, ValueError):
+        return default
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """Unix seconds/milliseconds (int, float or numeric string) or ISO-8601 → aware UTC."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    number = None
+    if isinstance(value, int | float):
+        number = value
+    else:
+        text = str(value).strip()
+        try:
+            number = float(text)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                return None
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if number <= 0:
+        return None
+    if number >= _MS_THRESHOLD:
+        number = number / 1000
+    try:
+        return datetime.fromtimestamp(number, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def next_action_of(payload: dict) -> tuple[str, datetime | None, list[str]]:
+    """The action the seller owes first (earliest deadline), its deadline, and all actions.
+
+    ``seller_next_action_response`` is authoritative for deadlines. Actions without a
+    deadline sort after those with one; with no deadlines at all the first listed wins.
+    """
+    actions: list[tuple[datetime | None, int, str]] = []
+    for index, item in enumerate(_list(payload.get("seller_next_action_response"))):
+        item = _dict(item)
+        action = as_str(item.get("action"), 64)
+        if action:
+            actions.append((as_datetime(item.get("deadline")), index, action))
+    if not actions:
+        return "", None, []
+    far = datetime.max.replace(tzinfo=UTC)
+    deadline, _, action = min(actions, key=lambda a: (a[0] or far, a[1]))
+    return action, deadline, [a[2] for a in actions]
+
+
+def return_to_canonical(payload: dict) -> dict:
+    """A Search Returns ``return_orders[]`` item → the fields of ``MarketplaceReturn``
+    plus ``lines`` (fields of ``MarketplaceReturnLine``, one per returned unit)."""
+    payload = _dict(payload)
+    refund = _dict(payload.get("refund_amount"))
+    currency = as_str(refund.get("currency"), 3).upper()
+    raw_status = as_str(payload.get("return_status"), 64)
+    next_action, deadline, actions = next_action_of(payload)
+    lines = []
+    seen: set[str] = set()
+    for index, item in enumerate(_list(payload.get("return_line_items"))):
+        item = _dict(item)
+        line_refund = _dict(item.get("refund_amount"))
+        line_id = as_str(item.get("return_line_item_id"), 64) or f"#{index}"
+        if line_id in seen:
+            continue
+        seen.add(line_id)
+        lines.append({
+            "line_id": line_id,
+            "order_line_id": as_str(item.get("order_line_item_id"), 64),
+            "sku_id": as_str(item.get("sku_id"), 64),
+            "seller_sku": as_str(item.get("seller_sku"), 100),
+            "product_name": as_str(item.get("product_name"), 300),
+            "refund_amount": _non_negative(as_decimal(line_refund.get("refund_total"))),
+            "currency": as_str(line_refund.get("currency"), 3).upper() or currency,
+        })
+    return {
+        "return_id": as_str(payload.get("return_id"), 64),
+        "order_ref": as_str(payload.get("order_id"), 64),
+        "return_type": as_str(payload.get("return_type"), 40),
+        "raw_status": raw_status,
+        "stage": str(tiktok_stage(raw_status, actions)),
+        "role": as_str(payload.get("role") or payload.get("return_role"), 20),
+        "reason": as_str(payload.get("return_reason_text") or payload.get("return_reason"), 300),
+        "tracking_number": as_str(payload.get("return_tracking_number"), 100),
+        "carrier": as_str(payload.get("return_provider_name"), 100),
+        "refund_total": _non_negative(as_decimal(refund.get("refund_total"))),
+        "currency": currency,
+        "next_action": next_action,
+        "next_action_deadline": deadline,
+        "source_created_at": as_datetime(payload.get("create_time")),
+        "source_updated_at": as_datetime(payload.get("update_time")),
+        "raw": payload,
+        "lines": lines,
+    }
+
+
+def order_to_canonical(payload: dict) -> dict:
+    """A Get Order Detail ``orders[]`` item → the fields of ``Order`` plus ``lines``
+    (one per unit sold, each with its bundle ``components`` from ``combined_listing_skus``)."""
+    payload = _dict(payload)
+    payment = _dict(payload.get("payment"))
+    address = _dict(payload.get("recipient_address"))
+    currency = as_str(payment.get("currency") or payload.get("currency"), 3).upper()
+    lines = []
+    seen: set[str] = set()
+    for index, item in enumerate(_list(payload.get("line_items"))):
+        item = _dict(item)
+        line_id = as_str(item.get("id"), 64) or f"#{index}"
+        if line_id in seen:
+            continue
+        seen.add(line_id)
+        components = []
+        seen_components: set[tuple[str, str]] = set()
+        for comp in _list(item.get("combined_listing_skus")):
+            comp = _dict(comp)
+            key = (as_str(comp.get("sku_id"), 64), as_str(comp.get("seller_sku"), 100))
+            if key in seen_components:
+                continue
+            seen_components.add(key)
+            components.append({
+                "sku_id": key[0],
+                "seller_sku": key[1],
+                "product_id": as_str(comp.get("product_id"), 64),
+                "quantity": max(as_int(comp.get("sku_count"), 1) or 1, 1),
+            })
+        line_currency = as_str(item.get("currency"), 3).upper() or currency
+        lines.append({
+            "line_id": line_id,
+            "sku_id": as_str(item.get("sku_id"), 64),
+            "seller_sku": as_str(item.get("seller_sku"), 100),
+            "product_id": as_str(item.get("product_id"), 64),
+            "product_name": as_str(item.get("product_name"), 300),
+            "sale_price": _non_negative(as_decimal(item.get("sale_price"))) or Decimal("0.00"),
+            "currency": line_currency,
+            "components": components,
+        })
+    if not currency and lines:
+        currency = lines[0]["currency"]
+    return {
+        "order_id": as_str(payload.get("id") or payload.get("order_id"), 64),
+        "raw_status": as_str(payload.get("status") or payload.get("order_status"), 64),
+        "buyer_postal_code": as_str(address.get("postal_code") or address.get("zipcode"), 20),
+        "currency": currency,
+        "placed_at": as_datetime(payload.get("create_time")),
+        "source_updated_at": as_datetime(payload.get("update_time")),
+        "raw": payload,
+        "lines": lines,
+    }
+
+
+def _non_negative(amount: Decimal | None) -> Decimal | None:
+    """Amounts are stored non-negative (a check constraint); a negative one is dropped."""
+    if amount is not None and amount < 0:
+        return None
+    return amount
+
+
+def webhook_subject(payload: dict) -> tuple[str, str]:
+    """(event type as a string, the return/order id it is about) of a webhook body."""
+    payload = _dict(payload)
+    data = _dict(payload.get("data"))
+    kind = as_str(payload.get("type"))
+    subject = as_str(data.get("return_id") or data.get("cancel_id") or data.get("order_id"), 64)
+    return kind, subject
