@@ -372,3 +372,13 @@ def writebacks_enqueue_due(*, now=None) -> int:
         _enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
         count += 1
     return count
+
+
+def connection_authorize(*, connection, auth_code: str) -> list[dict]:
+    """Swap a seller's authorization code for tokens, store them encrypted, and discover the
+    shop cipher. Raises ``TikTokApiError`` with TikTok's reason when TikTok refuses."""
+    from connectors.tiktok_shop.client import TikTokClient
+
+    client = TikTokClient(connection)
+    client.exchange_auth_code(auth_code.strip())
+    return client.discover_shops()

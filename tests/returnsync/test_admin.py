@@ -44,11 +44,6 @@ def factory_for(model):
     return getattr(factories, f"{model.__name__}Factory")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def superuser_client() -> Client:
     client = Client()
