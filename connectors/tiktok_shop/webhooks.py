@@ -4,7 +4,8 @@ Receiving (``tiktok_webhook``) does as little as possible, so TikTok gets its 20
 inside 3 s: find the connection by its unguessable slug, verify the ``Authorization``
 signature (HMAC-SHA256 keyed with the app secret over ``app_key + raw body``), store
 the raw event once (``InboundEvent``, deduped on ``tts_notification_id``), answer, and
-enqueue ``connectors.tiktok_shop.tasks.process_inbound_event`` after commit.
+enqueue ``connectors.tiktok_shop.tasks.process_inbound_event`` (in the same transaction
+with django-q's ORM broker on the same database, after commit with any other broker).
 
 - bad/missing signature → 401 and nothing stored (anyone can POST to a URL);
 - valid signature, body not a JSON object → stored as a dead letter (``failed``), 400;
@@ -68,8 +69,16 @@ def _reply(status: int, message: str) -> JsonResponse:
     return JsonResponse({"code": 0 if status == 200 else status, "message": message}, status=status)
 
 
+def _broker_in_event_db() -> bool:
+    """Is the task queue django-q's ORM broker on the database that stores the events?"""
+    from django_q.conf import Conf
+
+    return bool(Conf.ORM) and not Conf.SYNC and Conf.ORM == InboundEvent.objects.db
+
+
 def inbound_event_enqueue(*, event_id: int) -> None:
-    """Queue processing of a stored event (call inside ``transaction.on_commit``)."""
+    """Queue processing of a stored event: inside the transaction that stores it when the
+    queue is a table of the same database, else in ``transaction.on_commit``."""
     from django_q.tasks import async_task
 
     try:
@@ -129,9 +138,16 @@ def tiktok_webhook(request: HttpRequest, webhook_slug: str) -> JsonResponse:
                 status=InboundStatus.RECEIVED if known else InboundStatus.IGNORED,
                 processed_at=None if known else timezone.now(),
             )
-            if known:
-                # Runs when the outermost transaction commits. With django-q's ORM broker the
-                # task row is written by then: see inbound_event_enqueue.
+            if known and _broker_in_event_db():
+                # The task row is a row of this database: written in this transaction, it
+                # commits (or not) with the event. One commit per webhook instead of two,
+                # and a worker can never see the task before the event. A failed enqueue
+                # rolls back to its savepoint only: the event stays stored and
+                # tasks.inbound_events_requeue picks it up later.
+                inbound_event_enqueue(event_id=event.pk)
+            elif known:
+                # Another broker (Redis) is not transactional: enqueue once the event row is
+                # committed, so the worker finds it.
                 transaction.on_commit(lambda: inbound_event_enqueue(event_id=event.pk))
     except IntegrityError:
         return _reply(200, "duplicate")

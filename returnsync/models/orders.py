@@ -8,7 +8,9 @@ from returnsync.models.base import TimeStamped, currency_field, money_field, non
 class Order(TimeStamped):
     """A TikTok Shop order: the anchor every other system's record hangs from."""
 
-    connection = models.ForeignKey("returnsync.Connection", on_delete=models.PROTECT, related_name="orders")
+    connection = models.ForeignKey(
+        "returnsync.Connection", on_delete=models.PROTECT, related_name="orders", db_index=False
+    )  # indexed by order_unique_per_connection
     order_id = models.CharField("TikTok order id", max_length=64)
     raw_status = models.CharField(max_length=64, blank=True, default="")
     buyer_postal_code = models.CharField(max_length=20, blank=True, default="")
@@ -35,7 +37,7 @@ class Order(TimeStamped):
 class OrderLine(models.Model):
     """One unit sold (TikTok gives one line per unit). A bundle line lists its components."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)
     line_id = models.CharField(max_length=64)
     sku_id = models.CharField(max_length=64, blank=True, default="")
     seller_sku = models.CharField(max_length=100, blank=True, default="")
@@ -59,7 +61,7 @@ class OrderLine(models.Model):
 class OrderLineComponent(models.Model):
     """A component of a virtual bundle as TikTok listed it (``combined_listing_skus``)."""
 
-    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="components")
+    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="components", db_index=False)
     sku_id = models.CharField(max_length=64, blank=True, default="")
     seller_sku = models.CharField(max_length=100, blank=True, default="")
     product_id = models.CharField(max_length=64, blank=True, default="")

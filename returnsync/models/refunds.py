@@ -12,7 +12,9 @@ class Refund(TimeStamped):
     The source is the connection it came through.
     """
 
-    connection = models.ForeignKey("returnsync.Connection", on_delete=models.PROTECT, related_name="refunds")
+    connection = models.ForeignKey(
+        "returnsync.Connection", on_delete=models.PROTECT, related_name="refunds", db_index=False
+    )  # indexed by refund_unique_per_connection
     external_id = models.CharField(max_length=64)
     order_ref = models.CharField("TikTok order id", max_length=64, blank=True, default="")
     marketplace_return = models.ForeignKey(

@@ -10,7 +10,9 @@ from returnsync.models.base import TimeStamped, currency_field, money_field, non
 class MarketplaceReturn(TimeStamped):
     """A TikTok Shop return/refund request, as TikTok last described it."""
 
-    connection = models.ForeignKey("returnsync.Connection", on_delete=models.PROTECT, related_name="marketplace_returns")
+    connection = models.ForeignKey(
+        "returnsync.Connection", on_delete=models.PROTECT, related_name="marketplace_returns", db_index=False
+    )  # indexed by marketplacereturn_unique_per_connection
     return_id = models.CharField("TikTok return id", max_length=64)
     order_ref = models.CharField("TikTok order id", max_length=64)
     order = models.ForeignKey(
@@ -56,7 +58,9 @@ class MarketplaceReturn(TimeStamped):
 class MarketplaceReturnLine(models.Model):
     """One returned unit on TikTok (return lines have no quantity)."""
 
-    marketplace_return = models.ForeignKey(MarketplaceReturn, on_delete=models.CASCADE, related_name="lines")
+    marketplace_return = models.ForeignKey(
+        MarketplaceReturn, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
     line_id = models.CharField(max_length=64)
     order_line_id = models.CharField(max_length=64, blank=True, default="")
     sku_id = models.CharField(max_length=64, blank=True, default="")
@@ -84,7 +88,9 @@ class PortalReturn(TimeStamped):
     that is an orphan).
     """
 
-    connection = models.ForeignKey("returnsync.Connection", on_delete=models.PROTECT, related_name="portal_returns")
+    connection = models.ForeignKey(
+        "returnsync.Connection", on_delete=models.PROTECT, related_name="portal_returns", db_index=False
+    )  # indexed by portalreturn_unique_per_connection
     external_id = models.CharField("portal return id", max_length=64)
     order_ref = models.CharField("TikTok order id", max_length=64, blank=True, default="")
     return_ref = models.CharField("TikTok return id", max_length=64, blank=True, default="")
@@ -133,7 +139,7 @@ class PortalReturn(TimeStamped):
 class PortalReturnLine(models.Model):
     """An item on a portal return: how many were expected back, received, and their grade."""
 
-    portal_return = models.ForeignKey(PortalReturn, on_delete=models.CASCADE, related_name="lines")
+    portal_return = models.ForeignKey(PortalReturn, on_delete=models.CASCADE, related_name="lines", db_index=False)
     line_id = models.CharField(max_length=64)
     order_line = models.ForeignKey(
         "returnsync.OrderLine", on_delete=models.SET_NULL, null=True, blank=True, related_name="portal_return_lines"

@@ -29,10 +29,14 @@ class ReturnEvent(models.Model):
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
         ordering = ["occurred_at", "id"]
+        constraints = [
+            # A constraint, not unique=True: PostgreSQL would add a second (LIKE) index for that.
+            models.UniqueConstraint(fields=["dedupe_key"], name="returnevent_unique_dedupe_key"),
+        ]
         indexes = [
             models.Index(fields=["return_ref", "occurred_at"], name="returnevent_return_ref_idx"),
             models.Index(fields=["order_ref", "occurred_at"], name="returnevent_order_ref_idx"),

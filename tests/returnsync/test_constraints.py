@@ -285,7 +285,7 @@ case("BundleMapping.bundle_sku")(lambda: _unique_key_case(BundleMappingFactory, 
 case("Connection.webhook_slug")(lambda: _unique_key_case(ConnectionFactory, "webhook_slug"))
 
 
-@case("ReturnEvent.dedupe_key")
+@case("returnevent_unique_dedupe_key")
 def _timeline_dedupe():
     ReturnEventFactory(dedupe_key="tiktok:4035:status:AWAITING_BUYER_SHIP")
     ReturnEventFactory(dedupe_key=None)
