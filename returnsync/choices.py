@@ -144,6 +144,16 @@ BADGE_COLORS: dict[str, str] = {
     InboundStatus.FAILED: "red",
     RefundStatus.FAILED: "red",
     RefundStatus.CANCELLED: "grey",
+    # exceptions (exceptions_app.choices: ExceptionStatus, Severity)
+    "open": "orange",
+    "claimed": "indigo",
+    "resolved": "green",
+    "dismissed": "grey",
+    "auto_resolved": "teal",
+    "low": "grey",
+    "medium": "blue",
+    "high": "orange",
+    "critical": "red",
 }
 
 

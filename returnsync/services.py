@@ -85,3 +85,61 @@ def bundle_mapping_save(
         for c in components
     )
     return bundle
+
+
+def portal_return_partial_refund_refresh(*, portal_return) -> "PartialRefund | None":
+    """Recompute the partial-refund flag of a received portal return and store it.
+
+    Flags (``partial_refund_amount`` set, ``partial_refund_detail`` filled) when an item
+    came back short or failed grading; clears both when a later event makes the return
+    whole again. Not received yet → nothing to judge, the flag is cleared. Records the
+    first flagging, and every change of amount, on the return's timeline (deduplicated,
+    so replays add nothing). Returns the computation when flagged, else None.
+    """
+    from returnsync.choices import System, TimelineKind
+    from returnsync.money import RECEIVED_STAGES, partial_refund_compute
+    from returnsync.timeline import timeline_record
+
+    received = portal_return.received_at is not None or portal_return.stage in RECEIVED_STAGES
+    computed = partial_refund_compute(portal_return=portal_return) if received else None
+    flagged = computed if computed is not None and computed.is_partial else None
+    amount = flagged.refund_amount if flagged else None
+    detail = flagged.as_json() if flagged else {}
+    if amount != portal_return.partial_refund_amount or detail != (portal_return.partial_refund_detail or {}):
+        portal_return.partial_refund_amount = amount
+        portal_return.partial_refund_detail = detail
+        portal_return.save(update_fields=["partial_refund_amount", "partial_refund_detail", "updated_at"])
+        if flagged is not None:
+            timeline_record(
+                system=portal_return.connection.kind, kind=TimelineKind.NOTE, portal_return=portal_return,
+                summary=(f"Partial refund due: {flagged.refund_amount} {flagged.currency} of {flagged.total} "
+                         f"({flagged.withheld_amount} withheld) — settle in Seller Center"),
+                data=detail, dedupe_key=f"partial:{portal_return.pk}:{flagged.refund_amount}",
+            )
+    changes_notify(order_refs=[portal_return.order_ref])
+    return flagged
+
+
+def changes_notify(*, order_refs) -> None:
+    """Tell whoever listens (the exception engine's incremental detection) that returns of
+    these TikTok orders changed. Runs the listeners after commit; a listener failing never
+    breaks the sync that called it. Listeners are dotted paths in
+    ``settings.RETURN_CHANGE_LISTENERS``, each taking ``order_refs=`` (a set of str)."""
+    import logging
+
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    refs = {ref for ref in order_refs if ref}
+    listeners = getattr(settings, "RETURN_CHANGE_LISTENERS", ())
+    if not refs or not listeners:
+        return
+
+    def run() -> None:
+        for dotted in listeners:
+            try:
+                import_string(dotted)(order_refs=refs)
+            except Exception:  # noqa: BLE001 — detection is a backstop pass away; never fail a sync
+                logging.getLogger(__name__).exception("change listener %s failed", dotted)
+
+    transaction.on_commit(run)

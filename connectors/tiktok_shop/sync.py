@@ -48,6 +48,7 @@ from returnsync.models import (
     SyncCursor,
     SyncRun,
 )
+from returnsync.services import changes_notify
 
 logger = logging.getLogger(__name__)
 
@@ -495,6 +496,7 @@ def returns_apply_page(
         ], conflict=("dedupe_key",), defer=deferred)
         _flush(ReturnEvent, deferred)
         counts.events = len(events)
+        changes_notify(order_refs={mapped[rid]["order_ref"] for rid in pks})
     return counts
 
 

@@ -109,6 +109,14 @@ class PortalReturn(TimeStamped):
     currency = currency_field()
     received_at = models.DateTimeField(null=True, blank=True)
     inspected_at = models.DateTimeField(null=True, blank=True)
+    partial_refund_amount = money_field(
+        null=True, blank=True,
+        help_text="Set when fewer items came back than expected or one failed grading: what the buyer "
+                  "should get back, to settle by hand in Seller Center (see returnsync.money).",
+    )
+    partial_refund_detail = models.JSONField(
+        blank=True, default=dict, help_text="Per-line breakdown of partial_refund_amount (PartialRefund.as_json).",
+    )
     source_created_at = models.DateTimeField(null=True, blank=True)
     source_updated_at = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(blank=True, default=dict)
@@ -123,6 +131,7 @@ class PortalReturn(TimeStamped):
                 name="portalreturn_unique_return_ref",
             ),
             non_negative("authorized_refund", "portalreturn"),
+            non_negative("partial_refund_amount", "portalreturn"),
         ]
         indexes = [
             models.Index(fields=["order_ref"], name="preturn_order_ref_idx"),
