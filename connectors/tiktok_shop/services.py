@@ -352,6 +352,15 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
     return adjustment
 
 
+def writeback_enqueue(*, write_back: WriteBack) -> None:
+    """Queue one run of a write-back (after commit): a decision, or the stock update it carries."""
+    if write_back.action == WriteBackAction.UPDATE_INVENTORY:
+        for pk in write_back.inventory_adjustments.values_list("id", flat=True):
+            _enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
+    else:
+        _enqueue(RUN_TASK, write_back.pk, f"tiktok-writeback-{write_back.pk}")
+
+
 def writebacks_enqueue_due(*, now=None) -> int:
     """Enqueue write-backs and adjustments that are due (new, retry time come, or a dead
     worker's lease expired). Safe to run often: the run itself claims atomically."""
@@ -382,3 +391,13 @@ def connection_authorize(*, connection, auth_code: str) -> list[dict]:
     client = TikTokClient(connection)
     client.exchange_auth_code(auth_code.strip())
     return client.discover_shops()
+
+
+def connection_test(*, connection) -> str:
+    """One signed, authenticated call (the authorized shops). Raises ``TikTokApiError`` with
+    TikTok's reason when it fails."""
+    from connectors.tiktok_shop.client import TikTokClient
+
+    shops = TikTokClient(connection).discover_shops()
+    names = ", ".join(str(s.get("name") or s.get("id")) for s in shops) or "no shops"
+    return f"Connected: {len(shops)} authorized shop(s): {names}"
