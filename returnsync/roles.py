@@ -59,7 +59,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("home", "Home", ALL_ROLES),
     NavItem("return_list", "Returns", ALL_ROLES),
     NavItem("refund_list", "Refunds", _roles(Role.FINANCE, Role.CX)),
-    NavItem("finance", "Reconciliation", _roles(Role.FINANCE)),
+    NavItem("finance", "Finance", _roles(Role.FINANCE)),
     NavItem("bundle_list", "Bundles", _roles(Role.OPERATIONS, Role.FINANCE)),
     NavItem("warehouse_list", "Warehouses", _roles(Role.OPERATIONS)),
     NavItem("inventory_list", "Restock", _roles(Role.OPERATIONS)),
