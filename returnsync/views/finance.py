@@ -43,6 +43,8 @@ class FinanceView(RoleRequiredMixin, TemplateView):
         )
         if request.GET.get("export") == "csv":
             return stream_csv(self.csv_rows(report), f"reconciliation-{since}-{until}.csv")
+        if not form.is_bound:  # show the period the report covers
+            form = ReconciliationForm(initial={"since": since, "until": until})
         context = self.get_context_data(
             form=form, since=since, until=until, report=report, **kwargs
         )
