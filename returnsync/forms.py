@@ -55,7 +55,9 @@ class BundleMappingForm(forms.Form):
 class CsvUploadForm(forms.Form):
     MAX_BYTES = 2 * 1024 * 1024
 
-    file = forms.FileField(label="CSV file", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+    file = forms.FileField(
+        label="CSV file", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"})
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -68,7 +70,9 @@ class WarehouseMappingForm(forms.Form):
     connection = forms.ModelChoiceField(
         queryset=Connection.objects.order_by("kind", "name"), empty_label=None
     )
-    location_code = forms.CharField(max_length=64, help_text="The portal's warehouse/location code.")
+    location_code = forms.CharField(
+        max_length=64, help_text="The portal's warehouse/location code."
+    )
     tiktok_warehouse_id = forms.CharField(label="TikTok warehouse id", max_length=64)
     name = forms.CharField(max_length=200, required=False)
     is_default = forms.BooleanField(
@@ -82,7 +86,13 @@ class ConnectionSecretsForm(forms.Form):
     credentials = forms.CharField(
         required=False,
         label="Credentials to set (JSON object)",
-        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "placeholder": '{"app_key": "…", "app_secret": "…"}'}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "autocomplete": "off",
+                "placeholder": '{"app_key": "…", "app_secret": "…"}',
+            }
+        ),
         help_text="Keys given replace the stored ones; other stored keys are kept. Never shown back.",
     )
     webhook_secret = forms.CharField(

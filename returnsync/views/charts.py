@@ -28,7 +28,11 @@ def bar_pairs_svg(
             ):
                 h = plot * value / largest
                 yield (
-                    css, f"{x + j * bar:.1f}", f"{PAD_TOP + plot - h:.1f}", f"{bar:.1f}", f"{h:.1f}",
+                    css,
+                    f"{x + j * bar:.1f}",
+                    f"{PAD_TOP + plot - h:.1f}",
+                    f"{bar:.1f}",
+                    f"{h:.1f}",
                     f"{label}: {value} {name.lower()}",
                 )
 
@@ -47,13 +51,18 @@ def bar_pairs_svg(
         '<text x="4" y="{}" class="chart-label chart-max">max {}</text></svg>'
         '<p class="chart-legend"><span class="swatch chart-a"></span> {} '
         '<span class="swatch chart-b"></span> {}</p>',
-        WIDTH, HEIGHT, title, title,
+        WIDTH,
+        HEIGHT,
+        title,
+        title,
         format_html_join(
             "",
             '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
             bars(),
         ),
         labels,
-        PAD_TOP + 2, largest,
-        legend[0], legend[1],
+        PAD_TOP + 2,
+        largest,
+        legend[0],
+        legend[1],
     )

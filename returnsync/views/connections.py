@@ -45,9 +45,13 @@ class ConnectionDetailView(ConnectionMixin, TemplateView):
             credential_keys=sorted((connection.credentials or {}).keys()),
             has_webhook_secret=bool(connection.webhook_secret),
             webhook_url=self.request.build_absolute_uri(webhook_path_for(connection)),
-            portal_url_template=(connection.options or {}).get(selectors.PORTAL_URL_TEMPLATE_OPTION, ""),
+            portal_url_template=(connection.options or {}).get(
+                selectors.PORTAL_URL_TEMPLATE_OPTION, ""
+            ),
             sandbox_portal_url_template=selectors.SANDBOX_PORTAL_URL_TEMPLATE,
-            recent_calls=list(selectors.api_calls_recent(connection_id=connection.pk, limit=RECENT_CALLS)),
+            recent_calls=list(
+                selectors.api_calls_recent(connection_id=connection.pk, limit=RECENT_CALLS)
+            ),
         )
         context.setdefault("secrets_form", ConnectionSecretsForm())
         return context
@@ -67,7 +71,9 @@ class ConnectionSecretsView(ConnectionMixin, View):
             webhook_secret=form.cleaned_data["webhook_secret"] or None,
         )
         changed = bool(form.cleaned_data["credentials"] or form.cleaned_data["webhook_secret"])
-        messages.success(request, "Secrets saved." if changed else "Nothing entered: secrets kept as they were.")
+        messages.success(
+            request, "Secrets saved." if changed else "Nothing entered: secrets kept as they were."
+        )
         return HttpResponseRedirect(reverse("connection_detail", args=[connection.pk]))
 
 
@@ -92,7 +98,9 @@ class ConnectionTestView(ConnectionMixin, View):
         result = services.connection_test_run(connection=connection)
         if getattr(request, "htmx", False):
             return TemplateResponse(
-                request, "connections/_test_result.html", {"result": result, "connection": connection}
+                request,
+                "connections/_test_result.html",
+                {"result": result, "connection": connection},
             )
         (messages.success if result.ok else messages.error)(request, f"Test: {result.message}")
         return HttpResponseRedirect(reverse("connection_detail", args=[connection.pk]))

@@ -54,17 +54,29 @@ class FinanceView(RoleRequiredMixin, TemplateView):
     def csv_rows(report):
         buckets = selectors.Bucket3.ALL
         yield [
-            "day", "connection", "currency", "returns", "received",
+            "day",
+            "connection",
+            "currency",
+            "returns",
+            "received",
             *(f"{b}_count" for b in buckets),
-            "tiktok_refunded_total", *(f"{b}_tiktok_refunded" for b in buckets),
-            "portal_expected_total", *(f"{b}_portal_expected" for b in buckets),
+            "tiktok_refunded_total",
+            *(f"{b}_tiktok_refunded" for b in buckets),
+            "portal_expected_total",
+            *(f"{b}_portal_expected" for b in buckets),
         ]
         for row in report:
             yield [
-                row.day.isoformat(), row.connection_name, row.currency, row.total, row.received,
+                row.day.isoformat(),
+                row.connection_name,
+                row.currency,
+                row.total,
+                row.received,
                 *(row.counts[b] for b in buckets),
-                f"{row.tiktok_total:.2f}", *(f"{row.tiktok[b]:.2f}" for b in buckets),
-                f"{row.portal_total:.2f}", *(f"{row.portal[b]:.2f}" for b in buckets),
+                f"{row.tiktok_total:.2f}",
+                *(f"{row.tiktok[b]:.2f}" for b in buckets),
+                f"{row.portal_total:.2f}",
+                *(f"{row.portal[b]:.2f}" for b in buckets),
             ]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

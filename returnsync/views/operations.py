@@ -81,7 +81,9 @@ class BundleFormView(FormPageView):
     def get_object(self):
         if "pk" not in self.kwargs:
             return None
-        return get_object_or_404(BundleMapping.objects.prefetch_related("components"), pk=self.kwargs["pk"])
+        return get_object_or_404(
+            BundleMapping.objects.prefetch_related("components"), pk=self.kwargs["pk"]
+        )
 
     def get_initial(self, obj) -> dict:
         return BundleMappingForm.initial_for(obj) if obj else {"is_active": True}
@@ -90,7 +92,9 @@ class BundleFormView(FormPageView):
         if obj is not None and data["bundle_sku"].strip() != obj.bundle_sku:
             raise ValidationError("The bundle SKU cannot be changed: create a new bundle instead.")
         return services.bundle_mapping_save(
-            bundle_sku=data["bundle_sku"], components=data["components"], name=data["name"],
+            bundle_sku=data["bundle_sku"],
+            components=data["components"],
+            name=data["name"],
             is_active=data["is_active"],
         )
 
@@ -105,7 +109,9 @@ class BundleDeleteView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context.update(object=self.get_object(), what="bundle mapping", cancel_url=reverse("bundle_list"))
+        context.update(
+            object=self.get_object(), what="bundle mapping", cancel_url=reverse("bundle_list")
+        )
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -134,7 +140,9 @@ class BundleImportView(RoleRequiredMixin, TemplateView):
             return self.render_to_response(self.get_context_data(form=form), status=400)
         result = services.bundle_mappings_import_csv(content=form.cleaned_data["file"].read())
         if not result.ok:
-            return self.render_to_response(self.get_context_data(form=form, result=result), status=400)
+            return self.render_to_response(
+                self.get_context_data(form=form, result=result), status=400
+            )
         messages.success(
             request,
             f"Imported bundle mappings: {result.created} created, {result.updated} updated, "
@@ -161,7 +169,9 @@ class BundleExportView(RoleRequiredMixin, TemplateView):
 class WarehouseMappingListView(FilteredTableView):
     nav_name = "warehouse_list"
     title = "Warehouses"
-    description = "Each portal's warehouse/location codes and the TikTok warehouse whose stock they feed."
+    description = (
+        "Each portal's warehouse/location codes and the TikTok warehouse whose stock they feed."
+    )
     empty_message = "No warehouse mappings yet."
     selector = selectors.warehouse_mapping_list
     filterset_class = filtersets.WarehouseMappingFilterSet
@@ -200,8 +210,11 @@ class WarehouseMappingFormView(FormPageView):
         if obj is None:
             return {}
         return {
-            "connection": obj.connection_id, "location_code": obj.location_code,
-            "tiktok_warehouse_id": obj.tiktok_warehouse_id, "name": obj.name, "is_default": obj.is_default,
+            "connection": obj.connection_id,
+            "location_code": obj.location_code,
+            "tiktok_warehouse_id": obj.tiktok_warehouse_id,
+            "name": obj.name,
+            "is_default": obj.is_default,
         }
 
     def save(self, data: dict, obj) -> WarehouseMapping:
@@ -221,7 +234,9 @@ class WarehouseMappingDeleteView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context.update(object=self.get_object(), what="warehouse mapping", cancel_url=reverse("warehouse_list"))
+        context.update(
+            object=self.get_object(), what="warehouse mapping", cancel_url=reverse("warehouse_list")
+        )
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -1,5 +1,6 @@
 """An admin opens a connection and presses "Test connection": the live result appears in
 place (htmx), first working, then failing readably after a wrong secret is saved."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,11 @@ def test_admin_tests_a_connection(page, live_server, screenshot):
     log_in(page, live_server, "admin-user", DEMO_PASSWORD)
     page.goto(f"{live_server.url}/connections/")
     page.get_by_role("link", name="Browser shop").click()
-    assert page.locator("[data-webhook-url]").input_value().endswith(f"/webhooks/tiktok/{conn.webhook_slug}/")
+    assert (
+        page.locator("[data-webhook-url]")
+        .input_value()
+        .endswith(f"/webhooks/tiktok/{conn.webhook_slug}/")
+    )
 
     page.get_by_role("button", name="Test connection").click()
     result = page.locator("#test-result[data-ok]")

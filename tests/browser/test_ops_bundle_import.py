@@ -1,5 +1,6 @@
 """Operations imports a bundle CSV with one bad row: nothing is saved and the row is named;
 fixed, the same file imports and the bundles are listed."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,7 +23,9 @@ def test_ops_imports_bundles_with_one_bad_row(page, live_server, screenshot, tmp
     bad_file.write_text(HEADER + GOOD + BAD_ROW)
 
     log_in(page, live_server, "ops-user", DEMO_PASSWORD)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Bundles", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Bundles", exact=True
+    ).click()
     page.get_by_role("link", name="Import CSV").click()
     page.set_input_files("input[type=file]", str(bad_file))
     page.get_by_role("button", name="Import").click()

@@ -1,5 +1,6 @@
 """A local factory for exception cases (the exceptions app's own factories live with its
 pages): enough to fill the home widgets, the return page and finance's task list."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,5 +1,6 @@
 """Admin: the connection page (write-only secrets, live test, toggles, webhook URL) and
 sync health with its retry buttons; CSRF on htmx posts."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -30,10 +31,16 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.mark.django_db
 def test_connection_page_never_renders_a_secret(client_for_role):
-    conn = ConnectionFactory(credentials={"app_key": "demo-app", "app_secret": "TOP-SECRET-123"},
-                             webhook_secret="WHSEC-XYZ")
+    conn = ConnectionFactory(
+        credentials={"app_key": "demo-app", "app_secret": "TOP-SECRET-123"},
+        webhook_secret="WHSEC-XYZ",
+    )
 
-    content = client_for_role(Role.ADMIN).get(reverse("connection_detail", args=[conn.pk])).content.decode()
+    content = (
+        client_for_role(Role.ADMIN)
+        .get(reverse("connection_detail", args=[conn.pk]))
+        .content.decode()
+    )
 
     assert "TOP-SECRET-123" not in content and "WHSEC-XYZ" not in content
     assert "<code>app_secret</code>" in content  # which keys are set is shown, not their values
@@ -42,13 +49,18 @@ def test_connection_page_never_renders_a_secret(client_for_role):
 
 @pytest.mark.django_db
 def test_secrets_form_sets_and_a_blank_form_keeps_them(client_for_role):
-    conn = ConnectionFactory(credentials={"app_key": "k", "app_secret": "old"}, webhook_secret="old-wh")
+    conn = ConnectionFactory(
+        credentials={"app_key": "k", "app_secret": "old"}, webhook_secret="old-wh"
+    )
     client = client_for_role(Role.ADMIN)
     url = reverse("connection_secrets", args=[conn.pk])
 
     client.post(url, {"credentials": '{"app_secret": "new"}', "webhook_secret": ""})
     conn.refresh_from_db()
-    assert conn.credentials == {"app_key": "k", "app_secret": "new"} and conn.webhook_secret == "old-wh"
+    assert (
+        conn.credentials == {"app_key": "k", "app_secret": "new"}
+        and conn.webhook_secret == "old-wh"
+    )
 
     client.post(url, {"credentials": "", "webhook_secret": ""})
     conn.refresh_from_db()
@@ -85,14 +97,20 @@ def test_test_connection_shows_the_live_result_and_a_readable_failure(live_serve
     services.connection_set_secrets(connection=conn, credentials={"app_secret": "wrong-secret"})
     failed = client.post(url, **HTMX)
     assert failed.status_code == 200
-    assert 'data-ok="false"' in failed.content.decode() and "Connection failed" in failed.content.decode()
+    assert (
+        'data-ok="false"' in failed.content.decode()
+        and "Connection failed" in failed.content.decode()
+    )
 
 
 @pytest.mark.django_db
 def test_test_connection_without_a_connector_test_says_so(client_for_role):
     conn = ConnectionFactory(kind="loop")
     response = client_for_role(Role.ADMIN).post(reverse("connection_test", args=[conn.pk]), **HTMX)
-    assert response.status_code == 200 and "No connection test for Loop yet" in response.content.decode()
+    assert (
+        response.status_code == 200
+        and "No connection test for Loop yet" in response.content.decode()
+    )
 
 
 @pytest.mark.django_db
@@ -134,7 +152,9 @@ def test_retry_a_dead_letter_requeues_it_and_a_processed_one_is_refused(client_f
     done = InboundEventFactory(status=InboundStatus.PROCESSED)
     client = client_for_role(Role.ADMIN)
 
-    response = client.post(reverse("inbound_retry", args=[dead.pk]), {"next": reverse("sync_health")}, follow=True)
+    response = client.post(
+        reverse("inbound_retry", args=[dead.pk]), {"next": reverse("sync_health")}, follow=True
+    )
     dead.refresh_from_db()
     assert dead.status == InboundStatus.RECEIVED
     assert f"Inbound event {dead.pk} queued again" in response.content.decode()
@@ -158,7 +178,9 @@ def test_retry_a_dead_write_back(client_for_role):
 @pytest.mark.django_db
 def test_retry_redirects_only_within_the_site(client_for_role):
     dead = InboundEventFactory(status=InboundStatus.FAILED)
-    response = client_for_role(Role.ADMIN).post(reverse("inbound_retry", args=[dead.pk]), {"next": "https://evil.example/"})
+    response = client_for_role(Role.ADMIN).post(
+        reverse("inbound_retry", args=[dead.pk]), {"next": "https://evil.example/"}
+    )
     assert response.url == reverse("sync_health")
 
 

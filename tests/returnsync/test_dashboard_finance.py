@@ -1,4 +1,5 @@
 """Finance: refund tasks, partial refunds due, and the reconciliation report and CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -12,7 +13,12 @@ from django.utils import timezone
 
 from returnsync import selectors
 from returnsync.roles import Role
-from tests.factories import MarketplaceReturnFactory, PortalConnectionFactory, PortalReturnFactory, RefundFactory
+from tests.factories import (
+    MarketplaceReturnFactory,
+    PortalConnectionFactory,
+    PortalReturnFactory,
+    RefundFactory,
+)
 from tests.returnsync.factories_exceptions import ExceptionCaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,18 +30,32 @@ def three_buckets():
     matched on the partial refund amount."""
     conn = PortalConnectionFactory(name="ZZ main")
     now = timezone.now()
-    matched = PortalReturnFactory(connection=conn, authorized_refund=Decimal("24.00"), received_at=now)
+    matched = PortalReturnFactory(
+        connection=conn, authorized_refund=Decimal("24.00"), received_at=now
+    )
     RefundFactory(marketplace_return=matched.marketplace_return, amount=Decimal("24.00"))
-    mismatched = PortalReturnFactory(connection=conn, authorized_refund=Decimal("30.00"), received_at=now)
+    mismatched = PortalReturnFactory(
+        connection=conn, authorized_refund=Decimal("30.00"), received_at=now
+    )
     RefundFactory(marketplace_return=mismatched.marketplace_return, amount=Decimal("24.00"))
     # Not received: counted on the day its TikTok return was created.
-    PortalReturnFactory(connection=conn, authorized_refund=Decimal("10.00"), received_at=None,
-                        marketplace_return=MarketplaceReturnFactory(source_created_at=now))
-    partial = PortalReturnFactory(connection=conn, authorized_refund=Decimal("40.00"),
-                                  partial_refund_amount=Decimal("20.00"), received_at=now)
+    PortalReturnFactory(
+        connection=conn,
+        authorized_refund=Decimal("10.00"),
+        received_at=None,
+        marketplace_return=MarketplaceReturnFactory(source_created_at=now),
+    )
+    partial = PortalReturnFactory(
+        connection=conn,
+        authorized_refund=Decimal("40.00"),
+        partial_refund_amount=Decimal("20.00"),
+        received_at=now,
+    )
     RefundFactory(marketplace_return=partial.marketplace_return, amount=Decimal("20.00"))
     # A portal refund is not a TikTok refund: it does not make a return matched.
-    RefundFactory(marketplace_return=mismatched.marketplace_return, connection=conn, amount=Decimal("6.00"))
+    RefundFactory(
+        marketplace_return=mismatched.marketplace_return, connection=conn, amount=Decimal("6.00")
+    )
     return conn
 
 
@@ -46,15 +66,25 @@ def test_reconciliation_buckets_partition_the_totals(three_buckets):
     assert row.counts == {"matched": 2, "pending": 1, "mismatched": 1}
     assert row.total == 4 == sum(row.counts.values())
     assert row.received == 3
-    assert row.tiktok == {"matched": Decimal("44.00"), "pending": Decimal("0"), "mismatched": Decimal("24.00")}
-    assert row.portal == {"matched": Decimal("44.00"), "pending": Decimal("10.00"), "mismatched": Decimal("30.00")}
+    assert row.tiktok == {
+        "matched": Decimal("44.00"),
+        "pending": Decimal(0),
+        "mismatched": Decimal("24.00"),
+    }
+    assert row.portal == {
+        "matched": Decimal("44.00"),
+        "pending": Decimal("10.00"),
+        "mismatched": Decimal("30.00"),
+    }
     assert row.tiktok_total == Decimal("68.00") and row.portal_total == Decimal("84.00")
 
 
 def test_a_return_counts_on_its_receipt_day_else_its_creation_day():
     now = timezone.now()
-    PortalReturnFactory(received_at=None, marketplace_return=MarketplaceReturnFactory(
-        source_created_at=now - timedelta(days=5)))
+    PortalReturnFactory(
+        received_at=None,
+        marketplace_return=MarketplaceReturnFactory(source_created_at=now - timedelta(days=5)),
+    )
     today = timezone.localdate()
     rows = selectors.reconciliation_report(since=today - timedelta(days=10), until=today)
     assert [r.day for r in rows] == [today - timedelta(days=5)]
@@ -64,15 +94,24 @@ def test_reconciliation_filters_by_connection_and_period(three_buckets, client_f
     other = PortalReturnFactory(received_at=timezone.now())
     client = client_for_role(Role.FINANCE)
 
-    only_other = client.get(reverse("finance"), {"connection": other.connection_id}).context["report"]
-    last_month = client.get(reverse("finance"), {"since": "2020-01-01", "until": "2020-01-31"}).context["report"]
+    only_other = client.get(reverse("finance"), {"connection": other.connection_id}).context[
+        "report"
+    ]
+    last_month = client.get(
+        reverse("finance"), {"since": "2020-01-01", "until": "2020-01-31"}
+    ).context["report"]
 
     assert [r.connection_id for r in only_other] == [other.connection_id]
     assert last_month == []
 
 
 def test_finance_page_lists_tasks_partials_and_totals(three_buckets, client_for_role):
-    ExceptionCaseFactory(type_code="partial_refund", title="Partial refund to settle", amount=Decimal("20.00"), currency="USD")
+    ExceptionCaseFactory(
+        type_code="partial_refund",
+        title="Partial refund to settle",
+        amount=Decimal("20.00"),
+        currency="USD",
+    )
     ExceptionCaseFactory(type_code="refund_mismatch", title="Refund value differs")
     ExceptionCaseFactory(type_code="refund_lag", title="Lagging refund")
 
@@ -93,7 +132,11 @@ def test_finance_csv_export_sums_to_the_totals(three_buckets, client_for_role):
     assert len(rows) == 1
     row = rows[0]
     assert row["connection"] == "ZZ main"
-    assert int(row["returns"]) == sum(int(row[f"{b}_count"]) for b in ("matched", "pending", "mismatched")) == 4
+    assert (
+        int(row["returns"])
+        == sum(int(row[f"{b}_count"]) for b in ("matched", "pending", "mismatched"))
+        == 4
+    )
     assert Decimal(row["tiktok_refunded_total"]) == sum(
         Decimal(row[f"{b}_tiktok_refunded"]) for b in ("matched", "pending", "mismatched")
     )
@@ -101,6 +144,8 @@ def test_finance_csv_export_sums_to_the_totals(three_buckets, client_for_role):
 
 
 def test_bad_dates_fall_back_to_the_default_period(client_for_role):
-    response = client_for_role(Role.FINANCE).get(reverse("finance"), {"since": "not-a-date", "connection": "abc"})
+    response = client_for_role(Role.FINANCE).get(
+        reverse("finance"), {"since": "not-a-date", "connection": "abc"}
+    )
     assert response.status_code == 200
     assert response.context["until"] == timezone.localdate()

@@ -1,4 +1,5 @@
 """Home per role (exceptions, breaches, charts) and the CX return lookup and return page."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -28,14 +29,24 @@ def kpi(content: str, name: str) -> str:
     return content[start : content.index("<", start)].strip()
 
 
-def test_home_counts_my_claimed_and_my_roles_open_exceptions_and_breaches(client_for_role, user_for_role):
+def test_home_counts_my_claimed_and_my_roles_open_exceptions_and_breaches(
+    client_for_role, user_for_role
+):
     me = user_for_role(Role.FINANCE)
     ExceptionCaseFactory(owner_role=Role.FINANCE, title="Open for finance")
-    ExceptionCaseFactory(owner_role=Role.CX, status=ExceptionStatus.CLAIMED, assignee=me, title="Claimed by me")
+    ExceptionCaseFactory(
+        owner_role=Role.CX, status=ExceptionStatus.CLAIMED, assignee=me, title="Claimed by me"
+    )
     ExceptionCaseFactory(owner_role=Role.CX, title="Open for CX only")
-    ExceptionCaseFactory(owner_role=Role.FINANCE, due_at=timezone.now() - timedelta(hours=1), title="Late one")
-    ExceptionCaseFactory(owner_role=Role.FINANCE, status=ExceptionStatus.RESOLVED, title="Done already",
-                         closed_at=timezone.now())
+    ExceptionCaseFactory(
+        owner_role=Role.FINANCE, due_at=timezone.now() - timedelta(hours=1), title="Late one"
+    )
+    ExceptionCaseFactory(
+        owner_role=Role.FINANCE,
+        status=ExceptionStatus.RESOLVED,
+        title="Done already",
+        closed_at=timezone.now(),
+    )
 
     content = client_for_role(Role.FINANCE).get(reverse("home")).content.decode()
 
@@ -61,10 +72,15 @@ def test_home_chart_counts_opened_and_resolved_today(client_for_role):
 def test_home_refund_lag_distribution_buckets_received_returns(client_for_role):
     now = timezone.now()
     quick = PortalReturnFactory(received_at=now - timedelta(hours=30))
-    RefundFactory(marketplace_return=quick.marketplace_return, refunded_at=now - timedelta(hours=20))
+    RefundFactory(
+        marketplace_return=quick.marketplace_return, refunded_at=now - timedelta(hours=20)
+    )
     PortalReturnFactory(received_at=now - timedelta(hours=5))  # not refunded yet
 
-    lag = {b.label: b.count for b in client_for_role(Role.FINANCE).get(reverse("home")).context["refund_lag"]}
+    lag = {
+        b.label: b.count
+        for b in client_for_role(Role.FINANCE).get(reverse("home")).context["refund_lag"]
+    }
 
     assert lag["under 1 day"] == 1
     assert lag["not refunded yet"] == 1
@@ -73,7 +89,9 @@ def test_home_refund_lag_distribution_buckets_received_returns(client_for_role):
 
 @pytest.mark.parametrize("field", ["order_ref", "return_id", "tracking_number", "zip"])
 def test_lookup_by_any_id_opens_the_single_matching_return(client_for_role, field):
-    ret = MarketplaceReturnFactory(order=OrderFactory(buyer_postal_code="94107"), tracking_number="1Z999AA10123")
+    ret = MarketplaceReturnFactory(
+        order=OrderFactory(buyer_postal_code="94107"), tracking_number="1Z999AA10123"
+    )
     MarketplaceReturnFactory()
     value = "94107" if field == "zip" else getattr(ret, field)
 
@@ -98,14 +116,23 @@ def test_lookup_with_several_matches_lists_them(client_for_role):
 
 def test_return_page_shows_both_systems_exceptions_and_portal_link(client_for_role):
     ret = MarketplaceReturnFactory(
-        order=OrderFactory(buyer_postal_code="94 107"), raw_status="BUYER_SHIPPED_ITEM",
+        order=OrderFactory(buyer_postal_code="94 107"),
+        raw_status="BUYER_SHIPPED_ITEM",
         next_action_deadline=timezone.now() + timedelta(hours=5),
     )
     portal = PortalReturnFactory(
-        marketplace_return=ret, raw_status="In transit",
-        connection=PortalConnectionFactory(options={"portal_url_template": "https://brand.example/r?o={order_id}&z={zip}"}),
+        marketplace_return=ret,
+        raw_status="In transit",
+        connection=PortalConnectionFactory(
+            options={"portal_url_template": "https://brand.example/r?o={order_id}&z={zip}"}
+        ),
     )
-    ExceptionCaseFactory(marketplace_return=ret, return_ref=ret.return_id, title="Tracking differs", owner_role=Role.CX)
+    ExceptionCaseFactory(
+        marketplace_return=ret,
+        return_ref=ret.return_id,
+        title="Tracking differs",
+        owner_role=Role.CX,
+    )
     ExceptionCaseFactory(return_ref="someone-else", title="Not this one")
 
     content = client_for_role(Role.CX).get(reverse("return_detail", args=[ret.pk])).content.decode()
@@ -140,5 +167,7 @@ def test_unknown_return_is_404(client_for_role):
 
 def test_finance_refund_amount_is_not_a_reason_to_fail(client_for_role):
     # A portal return with no amount at all still renders (no 500 on missing money).
-    PortalReturnFactory(authorized_refund=None, partial_refund_amount=Decimal("5.00"), received_at=timezone.now())
+    PortalReturnFactory(
+        authorized_refund=None, partial_refund_amount=Decimal("5.00"), received_at=timezone.now()
+    )
     assert client_for_role(Role.FINANCE).get(reverse("finance")).status_code == 200

@@ -78,8 +78,8 @@ def test_menu_shows_exactly_the_pages_the_role_may_open(client_for_role, role):
 
 # --- Pages with an object and every action (POST), per role ---------------------------------
 
-from returnsync.choices import InboundStatus, JobStatus  # noqa: E402
-from tests.factories import (  # noqa: E402
+from returnsync.choices import InboundStatus, JobStatus
+from tests.factories import (
     BundleMappingFactory,
     ConnectionFactory,
     InboundEventFactory,
