@@ -118,6 +118,8 @@ ACTIONS = [
     ("bundle_import", "post", list, {}, _OPS, 400),
     ("warehouse_create", "get", list, {}, _OPS, 200),
     ("warehouse_edit", "get", _warehouse, {}, _OPS, 200),
+    ("warehouse_edit", "post", _warehouse, {"location_code": ""}, _OPS, 400),
+    ("warehouse_create", "post", list, {"location_code": "X"}, _OPS, 400),
     ("warehouse_delete", "post", _warehouse, {}, _OPS, 302),
     ("connection_detail", "get", _loop_connection, {}, _ADMIN, 200),
     ("connection_test", "post", _loop_connection, {}, _ADMIN, 302),
