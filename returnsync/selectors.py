@@ -540,20 +540,22 @@ class Bucket3:
 
 
 def reconciliation_bucket(
-    *, tiktok_refunded: Decimal | None, expected: Decimal | None
+    *, tiktok_refunded: Decimal | None, expected: Decimal | None, received: bool
 ) -> str:
-    """One portal return's bucket. ``expected`` is what the portal says is owed: the
-    partial refund when one is flagged, else the authorised amount.
+    """One portal return's bucket in the three-way match of TikTok's refund, the amount
+    the portal expects (the partial refund when one is flagged, else the authorised
+    amount) and the warehouse receipt:
 
-    - pending: TikTok has not refunded yet;
-    - matched: TikTok refunded exactly what the portal expects;
-    - mismatched: TikTok refunded something else, or the portal authorised nothing.
+    - mismatched: TikTok refunded an amount other than the portal expects (or the
+      portal expects nothing);
+    - matched: TikTok refunded exactly that amount and the warehouse received the parcel;
+    - pending: the refund or the receipt has not happened yet.
     """
-    if not tiktok_refunded:
-        return Bucket3.PENDING
-    if expected is not None and tiktok_refunded == expected:
+    if tiktok_refunded and (expected is None or tiktok_refunded != expected):
+        return Bucket3.MISMATCHED
+    if tiktok_refunded and received:
         return Bucket3.MATCHED
-    return Bucket3.MISMATCHED
+    return Bucket3.PENDING
 
 
 @dataclass
@@ -652,7 +654,11 @@ def reconciliation_report(
             if row["partial_refund_amount"] is not None
             else row["authorized_refund"]
         )
-        bucket = reconciliation_bucket(tiktok_refunded=row["tiktok_refunded"], expected=expected)
+        bucket = reconciliation_bucket(
+            tiktok_refunded=row["tiktok_refunded"],
+            expected=expected,
+            received=row["received_at"] is not None,
+        )
         entry.counts[bucket] += 1
         entry.tiktok[bucket] += row["tiktok_refunded"] or zero
         entry.portal[bucket] += expected or zero

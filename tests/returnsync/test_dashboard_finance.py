@@ -149,3 +149,22 @@ def test_bad_dates_fall_back_to_the_default_period(client_for_role):
     )
     assert response.status_code == 200
     assert response.context["until"] == timezone.localdate()
+
+
+@pytest.mark.parametrize(
+    ("refunded", "expected", "received", "bucket"),
+    [
+        (Decimal("24"), Decimal("24"), True, "matched"),
+        (Decimal("24"), Decimal("24"), False, "pending"),  # refunded, parcel not back yet
+        (None, Decimal("24"), True, "pending"),  # received, refund still to come
+        (Decimal("24"), Decimal("30"), False, "mismatched"),
+        (Decimal("24"), None, True, "mismatched"),  # the portal authorised nothing
+    ],
+)
+def test_three_way_match_bucket(refunded, expected, received, bucket):
+    assert (
+        selectors.reconciliation_bucket(
+            tiktok_refunded=refunded, expected=expected, received=received
+        )
+        == bucket
+    )
