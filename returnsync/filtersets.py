@@ -27,6 +27,7 @@ from returnsync.models import (
     InventoryAdjustment,
     MarketplaceReturn,
     Refund,
+    WarehouseMapping,
     WriteBack,
 )
 
@@ -187,3 +188,18 @@ class ApiCallFilterSet(filters.FilterSet):
     def filter_outcome(self, queryset, name, value):
         ok = selectors.api_call_ok_q()
         return queryset.filter(ok) if value == "ok" else queryset.exclude(ok)
+
+
+class WarehouseMappingFilterSet(filters.FilterSet):
+    q = search_filter("Location code or TikTok warehouse id")
+    connection_id = connection_filter()
+
+    class Meta:
+        model = WarehouseMapping
+        fields = ()
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(
+            Q(location_code__icontains=value) | Q(tiktok_warehouse_id=value) | Q(name__icontains=value)
+        )

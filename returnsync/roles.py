@@ -59,10 +59,13 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("home", "Home", ALL_ROLES),
     NavItem("return_list", "Returns", ALL_ROLES),
     NavItem("refund_list", "Refunds", _roles(Role.FINANCE, Role.CX)),
+    NavItem("finance", "Finance", _roles(Role.FINANCE)),
     NavItem("bundle_list", "Bundles", _roles(Role.OPERATIONS, Role.FINANCE)),
+    NavItem("warehouse_list", "Warehouses", _roles(Role.OPERATIONS)),
     NavItem("inventory_list", "Restock", _roles(Role.OPERATIONS)),
     NavItem("writeback_list", "Write-backs", _roles(Role.OPERATIONS)),
     NavItem("connection_list", "Connections", _roles()),
+    NavItem("sync_health", "Sync health", _roles()),
     NavItem("inbound_list", "Inbound events", _roles()),
     NavItem("apicall_list", "API calls", _roles()),
 )

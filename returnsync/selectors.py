@@ -9,14 +9,14 @@ top by the view (filterset, table).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from returnsync.choices import JobStatus, RefundStatus, Stage, badge_color
+from returnsync.choices import InboundStatus, JobStatus, RefundStatus, Stage, System, badge_color
 from returnsync.models import (
     ApiCall,
     BundleComponent,
@@ -287,3 +287,497 @@ def home_connections() -> QuerySet[Connection]:
         "last_error_at",
         "last_error",
     )
+
+
+# --- Exceptions (read here for the home page, the return page and finance) ----------------
+#
+# The exception pages themselves live in exceptions_app; these reads only need the model.
+
+
+def url_or_none(name: str, *args) -> str | None:
+    """``reverse(name, args)`` when that page exists in this build, else None (pages from
+    other apps are linked only once they are installed)."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+
+
+def _exception_model():
+    from exceptions_app.models import ExceptionCase
+
+    return ExceptionCase
+
+
+def exceptions_active() -> QuerySet:
+    from exceptions_app.choices import ExceptionStatus
+
+    return (
+        _exception_model()
+        .objects.filter(status__in=ExceptionStatus.active())
+        .select_related("assignee")
+        .order_by("due_at", "id")
+    )
+
+
+def exceptions_for_user(*, user, roles) -> QuerySet:
+    """Active exceptions this person should look at: claimed by them, or open and owned by
+    one of their roles (all roles for admins)."""
+    from exceptions_app.choices import ExceptionStatus
+
+    from returnsync.roles import Role
+
+    mine = Q(status=ExceptionStatus.CLAIMED, assignee=user)
+    unclaimed = Q(status=ExceptionStatus.OPEN)
+    if Role.ADMIN not in roles:
+        unclaimed &= Q(owner_role__in=[str(role) for role in roles])
+    return exceptions_active().filter(mine | unclaimed)
+
+
+def exceptions_breached(*, roles, now: datetime | None = None) -> QuerySet:
+    """Active exceptions past their SLA, for these roles (all for admins)."""
+    from returnsync.roles import Role
+
+    now = now or timezone.now()
+    rows = exceptions_active().filter(due_at__lte=now)
+    if Role.ADMIN not in roles:
+        rows = rows.filter(owner_role__in=[str(role) for role in roles])
+    return rows
+
+
+def return_exceptions(*, marketplace_return: MarketplaceReturn) -> QuerySet:
+    """Active exceptions about this return, by link or by its TikTok ids."""
+    return exceptions_active().filter(
+        Q(marketplace_return=marketplace_return)
+        | Q(return_ref=marketplace_return.return_id)
+        | Q(portal_return__marketplace_return=marketplace_return)
+    )
+
+
+FINANCE_TASK_TYPES: tuple[str, ...] = ("partial_refund", "refund_mismatch")
+
+
+def finance_tasks() -> QuerySet:
+    """Active partial-refund and refund-mismatch exceptions, most urgent first."""
+    return exceptions_active().filter(type_code__in=FINANCE_TASK_TYPES)
+
+
+def partial_refunds_due() -> QuerySet[PortalReturn]:
+    """Portal returns flagged for a partial refund (``partial_refund_amount`` set) whose
+    TikTok return is not refunded or closed yet: finance settles them in Seller Center."""
+    return (
+        PortalReturn.objects.filter(partial_refund_amount__isnull=False)
+        .exclude(marketplace_return__stage__in=TERMINAL_STAGES)
+        .select_related("connection", "marketplace_return")
+        .order_by("received_at", "id")
+    )
+
+
+# --- Home charts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayPair:
+    day: date
+    opened: int
+    resolved: int
+
+
+def exceptions_opened_resolved_per_day(*, days: int = 14, now: datetime | None = None) -> list[DayPair]:
+    """Exceptions opened and closed per local day over the last ``days`` days (today
+    included), every day listed (two grouped queries)."""
+    from django.db.models.functions import TruncDate
+
+    model = _exception_model()
+    today = timezone.localdate(now or timezone.now())
+    first = today - timedelta(days=days - 1)
+    since = start_of_today(now) - timedelta(days=days - 1)
+    tz = timezone.get_current_timezone()
+
+    def per_day(field: str) -> dict[date, int]:
+        return dict(
+            model.objects.filter(**{f"{field}__gte": since})
+            .annotate(day=TruncDate(field, tzinfo=tz))
+            .order_by()
+            .values_list("day")
+            .annotate(n=Count("id"))
+        )
+
+    opened, closed = per_day("opened_at"), per_day("closed_at")
+    return [
+        DayPair(day=d, opened=opened.get(d, 0), resolved=closed.get(d, 0))
+        for d in (first + timedelta(days=i) for i in range(days))
+    ]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    label: str
+    count: int
+    percent: float
+
+
+REFUND_LAG_BUCKETS: tuple[tuple[str, float | None], ...] = (
+    ("under 1 day", 24),
+    ("1–2 days", 48),
+    ("2–3 days", 72),
+    ("3–7 days", 168),
+    ("over 7 days", None),
+)
+
+
+def refund_lag_distribution(*, days: int = 30, now: datetime | None = None) -> list[Bucket]:
+    """How long after warehouse receipt TikTok refunded, for portal returns received in the
+    last ``days`` days; those still waiting are counted by how long they have waited, in
+    a last "not refunded yet" bucket. One query."""
+    from django.db.models import Min, OuterRef, Subquery
+
+    now = now or timezone.now()
+    first_refund = (
+        Refund.objects.filter(
+            marketplace_return=OuterRef("marketplace_return"),
+            status=RefundStatus.SUCCEEDED,
+            connection__kind=System.TIKTOK_SHOP,
+        )
+        .order_by()
+        .values("marketplace_return")
+        .annotate(first=Min("refunded_at"))
+        .values("first")
+    )
+    rows = (
+        PortalReturn.objects.filter(received_at__gte=now - timedelta(days=days))
+        .annotate(refunded=Subquery(first_refund))
+        .values_list("received_at", "refunded")
+    )
+    counts = [0] * (len(REFUND_LAG_BUCKETS) + 1)
+    for received, refunded in rows:
+        if refunded is None:
+            counts[-1] += 1
+            continue
+        hours = max((refunded - received).total_seconds() / 3600, 0)
+        for i, (_, limit) in enumerate(REFUND_LAG_BUCKETS):
+            if limit is None or hours < limit:
+                counts[i] += 1
+                break
+    largest = max(counts) or 1
+    labels = [label for label, _ in REFUND_LAG_BUCKETS] + ["not refunded yet"]
+    return [
+        Bucket(label=label, count=n, percent=round(100 * n / largest, 1))
+        for label, n in zip(labels, counts, strict=True)
+    ]
+
+
+# --- Return page ---------------------------------------------------------------------------
+
+# Where a buyer starts a return on the brand's portal. A connection may set its own in
+# ``options["portal_url_template"]``; sandbox connections fall back to this one.
+PORTAL_URL_TEMPLATE_OPTION = "portal_url_template"
+SANDBOX_PORTAL_URL_TEMPLATE = "{base_url}/returns/?order={order_id}&zip={zip}"
+
+
+@dataclass(frozen=True)
+class PortalLink:
+    connection: Connection
+    url: str
+
+
+def portal_link_for(*, connection: Connection, order_id: str, zip_code: str) -> str | None:
+    """The return-portal URL for one order on one connection: its ``portal_url_template``
+    option (placeholders ``{order_id}``, ``{zip}``, ``{base_url}``), or the sandbox default;
+    None when neither applies."""
+    from urllib.parse import quote
+
+    template = (connection.options or {}).get(PORTAL_URL_TEMPLATE_OPTION) or (
+        SANDBOX_PORTAL_URL_TEMPLATE if connection.is_sandbox else ""
+    )
+    if not template:
+        return None
+    try:
+        return template.format(
+            base_url=connection.base_url.rstrip("/"),
+            order_id=quote(order_id, safe=""),
+            zip=quote(zip_code or "", safe=""),
+        )
+    except (KeyError, IndexError, ValueError):
+        return None  # a template with an unknown placeholder: no link rather than an error
+
+
+def return_portal_links(
+    *, marketplace_return: MarketplaceReturn, portals: list[PortalReturn]
+) -> list[PortalLink]:
+    """Portal links for the order: the connections of the linked portal records, or every
+    enabled portal connection when none is linked yet."""
+    connections = [p.connection for p in portals] or list(
+        Connection.objects.filter(is_enabled=True).exclude(kind=System.TIKTOK_SHOP).order_by("kind", "name")
+    )
+    zip_code = marketplace_return.order.buyer_postal_code if marketplace_return.order_id else ""
+    links, seen = [], set()
+    for connection in connections:
+        if connection.pk in seen:
+            continue
+        seen.add(connection.pk)
+        url = portal_link_for(
+            connection=connection, order_id=marketplace_return.order_ref, zip_code=zip_code
+        )
+        if url:
+            links.append(PortalLink(connection=connection, url=url))
+    return links
+
+
+def return_lookup(*, q: str) -> QuerySet[MarketplaceReturn]:
+    """Returns matching one search box: order id, return id, tracking or buyer zip."""
+    return MarketplaceReturn.objects.filter(return_search_q(q)).order_by("-source_created_at", "-id")
+
+
+# --- Finance reconciliation ----------------------------------------------------------------
+
+
+class Bucket3:
+    MATCHED, PENDING, MISMATCHED = "matched", "pending", "mismatched"
+    ALL = (MATCHED, PENDING, MISMATCHED)
+
+
+def reconciliation_bucket(
+    *, tiktok_refunded: Decimal | None, expected: Decimal | None, received: bool
+) -> str:
+    """One portal return's bucket in the three-way match of TikTok's refund, the amount
+    the portal expects (the partial refund when one is flagged, else the authorised
+    amount) and the warehouse receipt:
+
+    - mismatched: TikTok refunded an amount other than the portal expects (or the
+      portal expects nothing);
+    - matched: TikTok refunded exactly that amount and the warehouse received the parcel;
+    - pending: the refund or the receipt has not happened yet.
+    """
+    if tiktok_refunded and (expected is None or tiktok_refunded != expected):
+        return Bucket3.MISMATCHED
+    if tiktok_refunded and received:
+        return Bucket3.MATCHED
+    return Bucket3.PENDING
+
+
+@dataclass
+class ReconciliationRow:
+    day: date
+    connection_id: int
+    connection_name: str
+    currency: str
+    counts: dict[str, int]
+    tiktok: dict[str, Decimal]
+    portal: dict[str, Decimal]
+    received: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def tiktok_total(self) -> Decimal:
+        return sum(self.tiktok.values(), Decimal("0"))
+
+    @property
+    def portal_total(self) -> Decimal:
+        return sum(self.portal.values(), Decimal("0"))
+
+
+def reconciliation_report(
+    *, since: date, until: date, connection_id: int | None = None
+) -> list[ReconciliationRow]:
+    """Per day (the portal record's receipt, else the TikTok return's creation, local
+    date) and per portal connection and currency: how many portal returns are matched /
+    pending / mismatched against TikTok's succeeded refunds, with the TikTok-refunded and
+    portal-expected amounts in each bucket, and how many the warehouse has received.
+    Buckets partition the rows, so they always sum to the totals. One query."""
+    from django.db.models import DateTimeField, OuterRef, Subquery
+    from django.db.models.functions import TruncDate
+
+    tz = timezone.get_current_timezone()
+    tiktok_refunded = (
+        Refund.objects.filter(
+            marketplace_return=OuterRef("marketplace_return"),
+            status=RefundStatus.SUCCEEDED,
+            connection__kind=System.TIKTOK_SHOP,
+        )
+        .order_by()
+        .values("marketplace_return")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    rows = (
+        PortalReturn.objects.annotate(
+            when=Coalesce(
+                "received_at",
+                "marketplace_return__source_created_at",
+                "created_at",
+                output_field=DateTimeField(),
+            ),
+        )
+        .annotate(
+            day=TruncDate("when", tzinfo=tz),
+            tiktok_refunded=Subquery(tiktok_refunded),
+        )
+        .filter(day__gte=since, day__lte=until)
+        .values(
+            "day",
+            "connection_id",
+            "connection__name",
+            "currency",
+            "tiktok_refunded",
+            "authorized_refund",
+            "partial_refund_amount",
+            "received_at",
+        )
+        .order_by()
+    )
+    if connection_id:
+        rows = rows.filter(connection_id=connection_id)
+    report: dict[tuple, ReconciliationRow] = {}
+    zero = Decimal("0")
+    for row in rows:
+        key = (row["day"], row["connection_id"], row["currency"])
+        entry = report.get(key)
+        if entry is None:
+            entry = report[key] = ReconciliationRow(
+                day=row["day"],
+                connection_id=row["connection_id"],
+                connection_name=row["connection__name"],
+                currency=row["currency"],
+                counts=dict.fromkeys(Bucket3.ALL, 0),
+                tiktok=dict.fromkeys(Bucket3.ALL, zero),
+                portal=dict.fromkeys(Bucket3.ALL, zero),
+                received=0,
+            )
+        expected = (
+            row["partial_refund_amount"]
+            if row["partial_refund_amount"] is not None
+            else row["authorized_refund"]
+        )
+        bucket = reconciliation_bucket(
+            tiktok_refunded=row["tiktok_refunded"],
+            expected=expected,
+            received=row["received_at"] is not None,
+        )
+        entry.counts[bucket] += 1
+        entry.tiktok[bucket] += row["tiktok_refunded"] or zero
+        entry.portal[bucket] += expected or zero
+        entry.received += row["received_at"] is not None
+    return sorted(report.values(), key=lambda r: (r.day, r.connection_name, r.currency), reverse=True)
+
+
+# --- Operations ----------------------------------------------------------------------------
+
+
+def warehouse_mapping_list() -> QuerySet:
+    from returnsync.models import WarehouseMapping
+
+    return WarehouseMapping.objects.select_related("connection")
+
+
+def bundle_mappings_for_export() -> QuerySet[BundleMapping]:
+    return BundleMapping.objects.prefetch_related(
+        Prefetch("components", queryset=BundleComponent.objects.order_by("component_sku"))
+    ).order_by("bundle_sku")
+
+
+# --- Sync health ---------------------------------------------------------------------------
+
+ERROR_RATE_WINDOW_HOURS = 24
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    connection: Connection
+    watermark: datetime | None
+    calls: int
+    failed_calls: int
+    write_backs_queued: int
+    write_backs_dead: int
+    dead_letters: int
+
+    @property
+    def lag(self) -> timedelta | None:
+        """How far the newest synced data is behind now (None: never polled)."""
+        return timezone.now() - self.watermark if self.watermark else None
+
+    @property
+    def error_rate(self) -> float | None:
+        return round(100 * self.failed_calls / self.calls, 1) if self.calls else None
+
+
+def sync_health(*, now: datetime | None = None) -> list[SyncHealth]:
+    """Per connection: last success (on the row), lag behind the source (the oldest poll
+    watermark among its streams), API error rate over the last 24 h, write-backs queued or
+    failed for good, and dead letters. A fixed number of queries."""
+    from django.db.models import Max
+
+    from returnsync.models import SyncCursor
+
+    now = now or timezone.now()
+    since = now - timedelta(hours=ERROR_RATE_WINDOW_HOURS)
+    connections = list(Connection.objects.order_by("kind", "name"))
+    watermarks = dict(
+        SyncCursor.objects.filter(watermark__isnull=False)
+        .order_by()
+        .values_list("connection_id")
+        .annotate(w=Max("watermark"))
+    )
+    calls = {
+        row["connection_id"]: row
+        for row in ApiCall.objects.filter(created_at__gte=since)
+        .order_by()
+        .values("connection_id")
+        .annotate(n=Count("id"), failed=Count("id", filter=~api_call_ok_q()))
+    }
+    write_backs = {
+        row["connection_id"]: row
+        for row in WriteBack.objects.order_by()
+        .values("connection_id")
+        .annotate(
+            queued=Count("id", filter=Q(status__in=PENDING_JOB_STATUSES)),
+            dead=Count("id", filter=Q(status=JobStatus.DEAD)),
+        )
+    }
+    dead_letters = dict(
+        InboundEvent.objects.filter(status=InboundStatus.FAILED)
+        .order_by()
+        .values_list("connection_id")
+        .annotate(n=Count("id"))
+    )
+    return [
+        SyncHealth(
+            connection=c,
+            watermark=watermarks.get(c.pk),
+            calls=calls.get(c.pk, {}).get("n", 0),
+            failed_calls=calls.get(c.pk, {}).get("failed", 0),
+            write_backs_queued=write_backs.get(c.pk, {}).get("queued", 0),
+            write_backs_dead=write_backs.get(c.pk, {}).get("dead", 0),
+            dead_letters=dead_letters.get(c.pk, 0),
+        )
+        for c in connections
+    ]
+
+
+def dead_letters(*, limit: int = 50) -> QuerySet[InboundEvent]:
+    return (
+        InboundEvent.objects.filter(status=InboundStatus.FAILED)
+        .select_related("connection")
+        .defer("body", "headers")
+        .order_by("-received_at", "-id")[:limit]
+    )
+
+
+def write_backs_failed(*, limit: int = 50) -> QuerySet[WriteBack]:
+    return (
+        WriteBack.objects.filter(status__in=(JobStatus.DEAD, JobStatus.RETRYING))
+        .select_related("connection", "marketplace_return")
+        .order_by("-updated_at", "-id")[:limit]
+    )
+
+
+def api_calls_recent(*, connection_id: int | None = None, limit: int = 20) -> QuerySet[ApiCall]:
+    rows = ApiCall.objects.select_related("connection").order_by("-created_at", "-id")
+    if connection_id:
+        rows = rows.filter(connection_id=connection_id)
+    return rows[:limit]

@@ -143,3 +143,231 @@ def changes_notify(*, order_refs) -> None:
                 logging.getLogger(__name__).exception("change listener %s failed", dotted)
 
     transaction.on_commit(run)
+
+
+# --- Bundle mappings: delete, CSV import/export --------------------------------------------
+
+BUNDLE_CSV_HEADER: tuple[str, ...] = (
+    "bundle_sku", "name", "is_active", "component_sku", "quantity", "price_share",
+)
+_TRUE = {"1", "true", "yes", "y", "active"}
+_FALSE = {"0", "false", "no", "n", "inactive", ""}
+
+
+def bundle_mapping_delete(*, bundle: BundleMapping) -> None:
+    bundle.delete()
+
+
+def bundle_mappings_export_rows():
+    """The CSV the import reads: a header, then one row per component (bundle fields
+    repeated). Exporting and importing back changes nothing."""
+    from returnsync.selectors import bundle_mappings_for_export
+
+    yield BUNDLE_CSV_HEADER
+    for bundle in bundle_mappings_for_export():
+        for c in bundle.components.all():
+            yield (
+                bundle.bundle_sku, bundle.name, "yes" if bundle.is_active else "no",
+                c.component_sku, c.quantity, f"{c.price_share.normalize():f}",
+            )
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # the line number in the file (the header is line 1)
+    message: str
+
+
+@dataclass
+class BundleImportResult:
+    errors: list[RowError]
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _bundle_state(bundle: BundleMapping) -> tuple:
+    return (
+        bundle.name, bundle.is_active,
+        sorted((c.component_sku, c.quantity, c.price_share) for c in bundle.components.all()),
+    )
+
+
+def bundle_mappings_import_csv(*, content: bytes | str) -> BundleImportResult:
+    """Import bundle mappings from CSV (``BUNDLE_CSV_HEADER``; one row per component, a
+    bundle's rows together or not). **All or nothing**: every row is checked first (row
+    number and reason for each problem, including a bundle whose shares do not sum to 1,
+    reported on its first row); if anything is wrong nothing is saved. Bundles in the
+    file replace their stored components; bundles not in the file are left alone; a
+    bundle identical to what is stored is not touched, so importing the same file twice
+    changes nothing."""
+    import csv
+    import io
+    from decimal import InvalidOperation
+
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return BundleImportResult(errors=[RowError(1, "The file is not UTF-8 text (save it as CSV UTF-8).")])
+    reader = csv.reader(io.StringIO(content))
+    header = [h.strip().lower() for h in next(reader, [])]
+    missing = [h for h in BUNDLE_CSV_HEADER if h not in header and h not in ("name", "is_active")]
+    if missing:
+        return BundleImportResult(errors=[RowError(1, f"Missing column(s): {', '.join(missing)}. "
+                                                      f"Expected: {', '.join(BUNDLE_CSV_HEADER)}.")])
+    errors: list[RowError] = []
+    bundles: dict[str, dict] = {}
+    for line, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        row = dict(zip(header, (v.strip() for v in values), strict=False))
+        problems = []
+        sku = row.get("bundle_sku", "")
+        if not sku:
+            problems.append("bundle_sku is empty")
+        component = row.get("component_sku", "")
+        if not component:
+            problems.append("component_sku is empty")
+        try:
+            quantity = int(row.get("quantity", ""))
+            if quantity < 1:
+                raise ValueError
+        except ValueError:
+            problems.append(f"quantity {row.get('quantity', '')!r} is not a whole number of at least 1")
+            quantity = None
+        try:
+            share = Decimal(row.get("price_share", ""))
+            if not share.is_finite() or not Decimal("0") < share <= SHARE_TOTAL:
+                raise InvalidOperation
+        except InvalidOperation:
+            problems.append(f"price_share {row.get('price_share', '')!r} is not a number above 0 and at most 1")
+            share = None
+        active_text = row.get("is_active", "yes").lower()
+        if active_text not in _TRUE | _FALSE:
+            problems.append(f"is_active {row.get('is_active')!r} is not yes/no")
+        if problems:
+            errors.append(RowError(line, "; ".join(problems) + "."))
+            continue
+        entry = bundles.setdefault(sku, {"first_row": line, "name": row.get("name", ""),
+                                         "is_active": active_text in _TRUE, "components": []})
+        entry["components"].append(ComponentSpec(component, quantity, share))
+    if not bundles and not errors:
+        errors.append(RowError(2, "The file has no rows after the header."))
+    for sku, entry in bundles.items():
+        try:
+            bundle_components_validate(entry["components"])
+        except ValidationError as exc:
+            errors.append(RowError(entry["first_row"], f"Bundle {sku}: {' '.join(exc.messages)}"))
+    if errors:
+        return BundleImportResult(errors=sorted(errors, key=lambda e: e.row))
+    result = BundleImportResult(errors=[])
+    existing = {
+        b.bundle_sku: b
+        for b in BundleMapping.objects.filter(bundle_sku__in=list(bundles)).prefetch_related("components")
+    }
+    with transaction.atomic():
+        for sku, entry in bundles.items():
+            wanted = (entry["name"], entry["is_active"],
+                      sorted((c.component_sku, c.quantity, c.price_share) for c in entry["components"]))
+            current = existing.get(sku)
+            if current is not None and _bundle_state(current) == wanted:
+                result.unchanged += 1
+                continue
+            bundle_mapping_save(bundle_sku=sku, components=entry["components"], name=entry["name"],
+                                is_active=entry["is_active"])
+            if current is None:
+                result.created += 1
+            else:
+                result.updated += 1
+    return result
+
+
+# --- Warehouse mappings --------------------------------------------------------------------
+
+
+@transaction.atomic
+def warehouse_mapping_save(
+    *, connection: Connection, location_code: str, tiktok_warehouse_id: str, name: str = "",
+    is_default: bool = False, mapping=None,
+):
+    """Create (``mapping=None``) or update a warehouse mapping. Making one the default
+    makes the connection's previous default an ordinary mapping."""
+    from returnsync.models import WarehouseMapping
+
+    location_code, tiktok_warehouse_id = location_code.strip(), tiktok_warehouse_id.strip()
+    if not location_code or not tiktok_warehouse_id:
+        raise ValidationError("Location code and TikTok warehouse id are both required.")
+    clash = WarehouseMapping.objects.filter(connection=connection, location_code=location_code)
+    if mapping is not None:
+        clash = clash.exclude(pk=mapping.pk)
+    if clash.exists():
+        raise ValidationError(f"{location_code} is already mapped for {connection}.")
+    if is_default:
+        others = WarehouseMapping.objects.filter(connection=connection, is_default=True)
+        if mapping is not None:
+            others = others.exclude(pk=mapping.pk)
+        others.update(is_default=False)
+    mapping = mapping or WarehouseMapping()
+    mapping.connection = connection
+    mapping.location_code = location_code
+    mapping.tiktok_warehouse_id = tiktok_warehouse_id
+    mapping.name = name.strip()
+    mapping.is_default = is_default
+    mapping.save()
+    return mapping
+
+
+def warehouse_mapping_delete(*, mapping) -> None:
+    mapping.delete()
+
+
+# --- Connections: test, enable/disable -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    message: str
+    duration_ms: int
+
+
+def connection_test_run(*, connection: Connection) -> ConnectionTestResult:
+    """Run the connector's live "test connection" call (``connectors.registry.
+    CONNECTION_TESTS``). Never raises: a failure is a readable message. The connectors'
+    HTTP clients carry timeouts, so this does not hang."""
+    import time
+
+    from django.utils.module_loading import import_string
+
+    from connectors.registry import CONNECTION_TESTS
+
+    dotted = CONNECTION_TESTS.get(connection.kind)
+    if dotted is None:
+        return ConnectionTestResult(False, f"No connection test for {connection.get_kind_display()} yet.", 0)
+    started = time.monotonic()
+    try:
+        message = import_string(dotted)(connection=connection)
+        ok = True
+    except Exception as exc:  # noqa: BLE001 — any failure is shown to the admin, never a 500
+        ok, message = False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return ConnectionTestResult(ok, str(message), int((time.monotonic() - started) * 1000))
+
+
+def connection_toggle(*, connection: Connection, enabled: bool | None = None,
+                      sandbox: bool | None = None) -> Connection:
+    """Enable/disable a connection or flip its sandbox flag (``None`` leaves it)."""
+    fields = []
+    if enabled is not None and connection.is_enabled != enabled:
+        connection.is_enabled = enabled
+        fields.append("is_enabled")
+    if sandbox is not None and connection.is_sandbox != sandbox:
+        connection.is_sandbox = sandbox
+        fields.append("is_sandbox")
+    if fields:
+        connection.save(update_fields=[*fields, "updated_at"])
+    return connection

@@ -18,6 +18,7 @@ from django.utils.text import Truncator
 from returnsync.choices import JobStatus
 from returnsync.models import (
     ApiCall,
+    WarehouseMapping,
     BundleMapping,
     Connection,
     InboundEvent,
@@ -26,6 +27,7 @@ from returnsync.models import (
     Refund,
     WriteBack,
 )
+from returnsync.roles import Role, has_any_role
 from returnsync.templatetags.returnsync import connection_health, render_badge, until
 
 DATETIME_FORMAT = "Y-m-d H:i"
@@ -239,6 +241,26 @@ class BundleTable(BaseTable):
         fields = ()
         empty_text = "No bundle mappings yet."
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = kwargs.get("request")
+        # Finance reads bundles; only operations edits them (the SKU links to the edit page).
+        self.can_edit = request is not None and has_any_role(
+            request.user, frozenset({Role.OPERATIONS})
+        )
+
+    def render_bundle_sku(self, value, record):
+        if not self.can_edit:
+            return format_html("<code>{}</code>", value)
+        return format_html(
+            '<a href="{}" title="Edit or delete"><code>{}</code></a>',
+            reverse("bundle_edit", args=[record.pk]),
+            value,
+        )
+
+    def value_bundle_sku(self, value):
+        return value
+
     @staticmethod
     def _share(share: Decimal) -> str:
         return f"{(share * 100).normalize():f}%"
@@ -393,7 +415,8 @@ class ConnectionTable(BaseTable):
 
     def render_name(self, value, record):
         return format_html(
-            '<strong>{}</strong><small class="cell-sub" title="{}"><code>{}</code></small>',
+            '<strong><a href="{}">{}</a></strong><small class="cell-sub" title="{}"><code>{}</code></small>',
+            reverse("connection_detail", args=[record.pk]),
             value,
             record.base_url,
             record.base_url,
@@ -459,6 +482,25 @@ class ConnectionTable(BaseTable):
 
     def value_health(self, record):
         return connection_health(record)[1]
+
+
+# --- Warehouse mappings --------------------------------------------------------------------
+
+
+class WarehouseMappingTable(BaseTable):
+    connection = tables.Column("Connection", order_by=("connection__kind", "connection__name"))
+    location_code = CodeColumn(
+        "Location code", linkify=lambda record: reverse("warehouse_edit", args=[record.pk])
+    )
+    tiktok_warehouse_id = CodeColumn("TikTok warehouse id")
+    name = tables.Column("Name")
+    is_default = YesNoColumn("Default")
+    updated_at = DateTimeColumn("Updated")
+
+    class Meta(BaseTable.Meta):
+        model = WarehouseMapping
+        fields = ()
+        empty_text = "No warehouse mappings match."
 
 
 # --- Inbound events ------------------------------------------------------------------------

@@ -398,6 +398,7 @@ def connection_test(*, connection) -> str:
     TikTok's reason when it fails."""
     from connectors.tiktok_shop.client import TikTokClient
 
-    shops = TikTokClient(connection).discover_shops()
+    # A person is waiting on the answer: one retry at most, short timeouts (never a hang).
+    shops = TikTokClient(connection, max_attempts=2, timeout=(3.0, 10.0)).discover_shops()
     names = ", ".join(str(s.get("name") or s.get("id")) for s in shops) or "no shops"
     return f"Connected: {len(shops)} authorized shop(s): {names}"

@@ -2,6 +2,16 @@
 NAVIGATION table that builds the menu, so what a person sees and what they may open agree."""
 
 from returnsync.views.base import FilteredTableView, RoleRequiredMixin, nav_roles
+from returnsync.views.connections import (
+    ConnectionDetailView,
+    ConnectionSecretsView,
+    ConnectionTestView,
+    ConnectionToggleView,
+    InboundEventRetryView,
+    SyncHealthView,
+    WriteBackRetryView,
+)
+from returnsync.views.finance import FinanceView
 from returnsync.views.home import HomeView
 from returnsync.views.lists import (
     ApiCallListView,
@@ -13,20 +23,45 @@ from returnsync.views.lists import (
     ReturnListView,
     WriteBackListView,
 )
-from returnsync.views.returns import ReturnDetailView
+from returnsync.views.operations import (
+    BundleDeleteView,
+    BundleExportView,
+    BundleFormView,
+    BundleImportView,
+    WarehouseMappingDeleteView,
+    WarehouseMappingFormView,
+    WarehouseMappingListView,
+)
+from returnsync.views.returns import ReturnDetailView, ReturnLookupView
 
 __all__ = [
     "ApiCallListView",
+    "BundleDeleteView",
+    "BundleExportView",
+    "BundleFormView",
+    "BundleImportView",
     "BundleListView",
+    "ConnectionDetailView",
     "ConnectionListView",
+    "ConnectionSecretsView",
+    "ConnectionTestView",
+    "ConnectionToggleView",
     "FilteredTableView",
+    "FinanceView",
     "HomeView",
     "InboundEventListView",
+    "InboundEventRetryView",
     "InventoryAdjustmentListView",
     "RefundListView",
     "ReturnDetailView",
     "ReturnListView",
+    "ReturnLookupView",
     "RoleRequiredMixin",
+    "SyncHealthView",
+    "WarehouseMappingDeleteView",
+    "WarehouseMappingFormView",
+    "WarehouseMappingListView",
     "WriteBackListView",
+    "WriteBackRetryView",
     "nav_roles",
 ]

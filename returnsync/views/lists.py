@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from returnsync import filtersets, selectors, tables
+from returnsync.roles import Role, has_any_role
 from returnsync.views.base import FilteredTableView
 
 
@@ -42,6 +43,12 @@ class BundleListView(FilteredTableView):
     selector = selectors.bundle_list
     filterset_class = filtersets.BundleFilterSet
     table_class = tables.BundleTable
+    template_name = "operations/bundle_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["can_edit_bundles"] = has_any_role(self.request.user, frozenset({Role.OPERATIONS}))
+        return context
 
 
 class InventoryAdjustmentListView(FilteredTableView):

@@ -74,3 +74,91 @@ def test_menu_shows_exactly_the_pages_the_role_may_open(client_for_role, role):
     for item in NAVIGATION:
         shown = f'href="{reverse(item.url_name)}"' in menu and f">{item.label}</a>" in menu
         assert shown == (role in item.roles), item.url_name
+
+
+# --- Pages with an object and every action (POST), per role ---------------------------------
+
+from returnsync.choices import InboundStatus, JobStatus
+from tests.factories import (
+    BundleMappingFactory,
+    ConnectionFactory,
+    InboundEventFactory,
+    WarehouseMappingFactory,
+    WriteBackFactory,
+)
+
+_ADMIN = frozenset({Role.ADMIN})
+_OPS = frozenset({Role.OPERATIONS, Role.ADMIN})
+_BUNDLE_READERS = next(item.roles for item in NAVIGATION if item.url_name == "bundle_list")
+_RETURN_READERS = next(item.roles for item in NAVIGATION if item.url_name == "return_list")
+
+
+def _bundle():
+    return [BundleMappingFactory().pk]
+
+
+def _warehouse():
+    return [WarehouseMappingFactory().pk]
+
+
+def _loop_connection():  # no live test registered: the action answers at once
+    return [ConnectionFactory(kind="loop").pk]
+
+
+# (url name, method, make args, POST data, roles allowed, status for an allowed role)
+ACTIONS = [
+    ("return_lookup", "get", list, {}, _RETURN_READERS, 302),
+    ("bundle_export", "get", list, {}, _BUNDLE_READERS, 200),
+    ("bundle_create", "get", list, {}, _OPS, 200),
+    ("bundle_create", "post", list, {"bundle_sku": "K", "components": "A, 1, 1"}, _OPS, 302),
+    ("bundle_edit", "get", _bundle, {}, _OPS, 200),
+    ("bundle_edit", "post", _bundle, {"bundle_sku": "x", "components": "A, 1, 1"}, _OPS, 400),
+    ("bundle_delete", "post", _bundle, {}, _OPS, 302),
+    ("bundle_import", "get", list, {}, _OPS, 200),
+    ("bundle_import", "post", list, {}, _OPS, 400),
+    ("warehouse_create", "get", list, {}, _OPS, 200),
+    ("warehouse_edit", "get", _warehouse, {}, _OPS, 200),
+    ("warehouse_edit", "post", _warehouse, {"location_code": ""}, _OPS, 400),
+    ("warehouse_create", "post", list, {"location_code": "X"}, _OPS, 400),
+    ("warehouse_delete", "post", _warehouse, {}, _OPS, 302),
+    ("connection_detail", "get", _loop_connection, {}, _ADMIN, 200),
+    ("connection_test", "post", _loop_connection, {}, _ADMIN, 302),
+    ("connection_toggle", "post", _loop_connection, {"field": "enabled", "value": "off"}, _ADMIN, 302),
+    ("connection_secrets", "post", _loop_connection, {"webhook_secret": "x"}, _ADMIN, 302),
+    ("inbound_retry", "post", lambda: [InboundEventFactory(status=InboundStatus.FAILED).pk], {}, _ADMIN, 302),
+    ("writeback_retry", "post", lambda: [WriteBackFactory(status=JobStatus.DEAD).pk], {}, _ADMIN, 302),
+]
+
+
+@pytest.mark.parametrize(
+    ("url_name", "method", "make", "data", "role", "expected"),
+    [
+        pytest.param(
+            name, method, make, data, role, ok if role in allowed else 403,
+            id=f"{method}-{name}-{role.value if role else 'anonymous'}",
+        )
+        for name, method, make, data, allowed, ok in ACTIONS
+        for role in [None, *Role]
+    ],
+)
+def test_every_action_checks_the_role(client_for_role, url_name, method, make, data, role, expected):
+    url = reverse(url_name, args=make())
+    response = getattr(client_for_role(role), method)(url, data)
+    if role is None:
+        assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    else:
+        assert response.status_code == expected
+
+
+@pytest.mark.parametrize("url_name", ["bundle_delete", "connection_toggle", "inbound_retry"])
+def test_posts_without_a_csrf_token_are_refused(user_for_role, url_name):
+    from django.test import Client
+
+    args = {
+        "bundle_delete": _bundle,
+        "connection_toggle": _loop_connection,
+        "inbound_retry": lambda: [InboundEventFactory(status=InboundStatus.FAILED).pk],
+    }[url_name]()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user_for_role(Role.ADMIN))
+    assert client.post(reverse(url_name, args=args), HTTP_HX_REQUEST="true").status_code == 403

@@ -22,6 +22,7 @@ from tests.factories import (
     PortalConnectionFactory,
     PortalReturnFactory,
     RefundFactory,
+    WarehouseMappingFactory,
     WriteBackFactory,
 )
 
@@ -62,6 +63,7 @@ LISTS: dict[str, Callable[[], None]] = {
     "connection_list": a_connection,
     "inbound_list": lambda: InboundEventFactory(),
     "apicall_list": lambda: ApiCallFactory(),
+    "warehouse_list": lambda: WarehouseMappingFactory(),
 }
 
 
@@ -132,3 +134,47 @@ def test_home_query_count_does_not_grow_with_data(client_for_role):
     for _ in range(10):
         add()
     assert count_queries(client, url) == few
+
+
+def test_dashboard_pages_query_count_does_not_grow_with_data(client_for_role):
+    """Home (with exceptions and charts), finance (tasks, partials, reconciliation and its
+    CSV), sync health and a connection page: the same queries for 1 or 11 of everything."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from exceptions_app.choices import ExceptionStatus
+    from returnsync.choices import InboundStatus, JobStatus
+    from tests.factories import SyncCursorFactory, UserFactory
+    from tests.returnsync.factories_exceptions import ExceptionCaseFactory
+
+    client = client_for_role(Role.ADMIN)
+    conn = ConnectionFactory()
+    someone = UserFactory()
+
+    def add():
+        portal = PortalReturnFactory(received_at=timezone.now(), partial_refund_amount=Decimal("3.00"))
+        RefundFactory(marketplace_return=portal.marketplace_return)
+        ExceptionCaseFactory(type_code="partial_refund", portal_return=portal,
+                             marketplace_return=portal.marketplace_return,
+                             return_ref=portal.marketplace_return.return_id)
+        ExceptionCaseFactory(status=ExceptionStatus.CLAIMED, assignee=someone,
+                             due_at=timezone.now() - timedelta(hours=1))
+        ApiCallFactory(connection=conn)
+        InboundEventFactory(connection=conn, status=InboundStatus.FAILED)
+        WriteBackFactory(status=JobStatus.DEAD)
+        SyncCursorFactory(connection=PortalConnectionFactory())
+
+    urls = [
+        (reverse("home"), {}),
+        (reverse("finance"), {}),
+        (reverse("finance"), {"export": "csv"}),
+        (reverse("sync_health"), {}),
+        (reverse("connection_detail", args=[conn.pk]), {}),
+    ]
+    add()
+    few = [count_queries(client, url, **params) for url, params in urls]
+    for _ in range(10):
+        add()
+    assert [count_queries(client, url, **params) for url, params in urls] == few
