@@ -62,6 +62,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("bundle_list", "Bundles", _roles(Role.OPERATIONS, Role.FINANCE)),
     NavItem("inventory_list", "Restock", _roles(Role.OPERATIONS)),
     NavItem("writeback_list", "Write-backs", _roles(Role.OPERATIONS)),
+    NavItem("zigzag_csv_upload", "Warehouse CSV", _roles(Role.OPERATIONS)),
     NavItem("connection_list", "Connections", _roles()),
     NavItem("inbound_list", "Inbound events", _roles()),
     NavItem("apicall_list", "API calls", _roles()),
