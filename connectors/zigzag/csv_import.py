@@ -127,9 +127,6 @@ def csv_import(*, connection: Connection, content: bytes, filename: str = "") ->
                   "use the ZigZag item id")
             continue
         line = lines[0]
-        if (pr.pk, line.line_id) in seen:
-            error(f"{sku} of {ref} appears twice in this file")
-            continue
         qty_raw, grade_raw = row.get("received_quantity", ""), row.get("grade", "")
         qty = None
         if qty_raw:
@@ -145,6 +142,9 @@ def csv_import(*, connection: Connection, content: bytes, filename: str = "") ->
                 continue
         if qty is None and grade is None:
             error("nothing to apply: give received_quantity and/or grade")
+            continue
+        if (pr.pk, line.line_id) in seen:
+            error(f"{sku} of {ref} appears twice in this file")
             continue
         seen.add((pr.pk, line.line_id))
         updates.setdefault(pr.pk, (pr, [], row.get("location", "")))[1].append(
