@@ -340,6 +340,10 @@ def portal_return_apply(*, connection: Connection, snapshot: mapping.ReturnSnaps
     pr.source_created_at = snapshot.created_at or pr.source_created_at
     pr.source_updated_at = snapshot.updated_at or pr.source_updated_at
     pr.raw = snapshot.raw
+    if snapshot.raw_status and pr.stage in RECEIVED_STAGES and pr.received_at is None:
+        pr.received_at = occurred_at or snapshot.updated_at or timezone.now()
+    if snapshot.raw_status and pr.stage == Stage.INSPECTED and pr.inspected_at is None:
+        pr.inspected_at = occurred_at or snapshot.updated_at or timezone.now()
     pr.save()
     when = occurred_at or snapshot.updated_at
     if created:
