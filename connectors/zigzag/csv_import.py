@@ -107,7 +107,7 @@ def csv_import(*, connection: Connection, content: bytes, filename: str = "") ->
         zz_id, tt_id, sku = row.get("zigzag_return_id", ""), row.get("tiktok_return_id", ""), row.get("sku", "")
         ref = zz_id or tt_id
 
-        def error(message: str) -> None:
+        def error(message: str, n=n, ref=ref, sku=sku) -> None:
             result.rows.append(RowResult(n, False, message, ref, sku))
 
         if not ref:

@@ -18,7 +18,7 @@ ids may be numbers, quantities strings, names in either snake or camel case.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -124,10 +124,10 @@ def as_datetime(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value), tz=dt_timezone.utc)
+        return datetime.fromtimestamp(int(value), tz=UTC)
     parsed = parse_datetime(str(value))
     if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
@@ -171,14 +171,14 @@ class ReturnSnapshot:
 def return_from_payload(connection, data: dict) -> ReturnSnapshot:
     """One ZigZag return object → a ``ReturnSnapshot``. Raises ValueError without an id."""
     if not isinstance(data, dict):
-        raise ValueError("return is not an object")
+        raise ValueError("return is not an object")  # noqa: TRY004 (a bad payload, not a bug)
     external_id = as_str(_get(data, "id", "return_id", "returnId"))
     if not external_id:
         raise ValueError("return without id")
     items = []
     for n, item in enumerate(_get(data, "items", "lines", default=[]) or []):
         if not isinstance(item, dict):
-            raise ValueError(f"item {n + 1} is not an object")
+            raise ValueError(f"item {n + 1} is not an object")  # noqa: TRY004
         raw_grade = as_str(_get(item, "grade", "condition", default=""))
         received = _get(item, "received_quantity", "receivedQuantity", "quantity_received")
         items.append(ItemSnapshot(
@@ -224,7 +224,7 @@ class Event:
 def event_from_payload(connection, payload: dict) -> Event:
     """One webhook body → ``Event``. Raises ValueError when it cannot name a return."""
     if not isinstance(payload, dict):
-        raise ValueError("body is not a JSON object")
+        raise ValueError("body is not a JSON object")  # noqa: TRY004
     name = as_str(_get(payload, "event", "type", "event_type", default=""))
     snapshot = payload.get("return") if isinstance(payload.get("return"), dict) else None
     return_id = as_str(_get(payload, "return_id", "returnId", default="")) or (

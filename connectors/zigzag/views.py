@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.views.generic import TemplateView, View
 
-from connectors.zigzag.csv_import import CsvFileError, csv_import, template_csv
+from connectors.zigzag.csv_import import MAX_BYTES, CsvFileError, csv_import, template_csv
 from connectors.zigzag.forms import CsvUploadForm
 from returnsync.views.base import RoleRequiredMixin
 
@@ -24,7 +24,7 @@ class CsvUploadView(RoleRequiredMixin, TemplateView):
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                result = csv_import(connection=form.cleaned_data["connection"], content=upload.read(),
+                result = csv_import(connection=form.cleaned_data["connection"], content=upload.read(MAX_BYTES + 1),
                                     filename=upload.name)
             except CsvFileError as exc:
                 form.add_error("file", str(exc))

@@ -216,8 +216,8 @@ def create_return(account, *, reference: str, order_reference: str = "", items: 
     reference = str(reference or "").strip()
     if not reference:
         raise ValueError("reference is required")
-    if not items:
-        raise ValueError("items are required")
+    if not items or not isinstance(items, list):
+        raise ValueError("items must be a non-empty list")
     existing = ZigZagReturn.objects.filter(account=account, reference=reference).first()
     if existing is not None:
         return existing, False

@@ -9,6 +9,7 @@ sellable), telling the TikTok sandbox the parcel arrived, then delivers the webh
 """
 from __future__ import annotations
 
+import logging
 import random
 from decimal import Decimal
 
@@ -17,6 +18,8 @@ from connectors.tiktok_shop.sandbox import scenario as tiktok_scenario
 from connectors.tiktok_shop.sandbox import state as tiktok_state
 from connectors.zigzag.sandbox import api
 from connectors.zigzag.sandbox.models import ZigZagReturn
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONNECTION = "ZigZag (sandbox)"
 LOCATION = "ZZ-LDN-1"
@@ -54,8 +57,8 @@ def _tiktok_parcel_arrived(tiktok_app, return_id: str) -> None:
     try:
         tiktok_api.advance_return(tiktok_app, return_id, to_status=tiktok_state.BUYER_SHIPPED_ITEM,
                                   next_actions=[tiktok_state.RESPOND_RECEIVE])
-    except Exception:  # noqa: BLE001 — not a sandbox TikTok return (or gone): the ZigZag side still moves
-        pass
+    except Exception as exc:  # noqa: BLE001 — not a sandbox TikTok return (or gone): the ZigZag side still moves
+        log.info("TikTok sandbox return %s not advanced: %s", return_id, exc)
 
 
 def traffic_tick(connection, *, rng: random.Random, advance: int = 4) -> dict:

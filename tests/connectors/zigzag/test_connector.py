@@ -16,7 +16,14 @@ from connectors.zigzag.sandbox import api as zigzag_sandbox
 from connectors.zigzag.sync import poll_returns
 from connectors.zigzag.webhooks import webhook_signature
 from returnsync.choices import Grade, InboundStatus, JobStatus
-from returnsync.models import ApiCall, Connection, InboundEvent, MarketplaceReturn, PortalReturn, WriteBack
+from returnsync.models import (
+    ApiCall,
+    Connection,
+    InboundEvent,
+    MarketplaceReturn,
+    PortalReturn,
+    WriteBack,
+)
 from tests.connectors.zigzag.conftest import drain, pump
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

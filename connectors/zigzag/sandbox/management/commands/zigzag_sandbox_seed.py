@@ -2,7 +2,9 @@
 mapping, bundle mappings. Idempotent."""
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors.tiktok_shop.sandbox.management.commands.sandbox_seed import DEFAULT_CONNECTION as TIKTOK_NAME
+from connectors.tiktok_shop.sandbox.management.commands.sandbox_seed import (
+    DEFAULT_CONNECTION as TIKTOK_NAME,
+)
 from connectors.zigzag.sandbox import scenario
 
 
