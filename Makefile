@@ -33,6 +33,7 @@ migrate: install
 seed: install ## demo users, sandbox data and the background schedules (all idempotent)
 	$(PY) manage.py seed_demo
 	$(PY) manage.py sandbox_seed --orders 200 --seed 1 --server-url http://$(HOST):$(PORT)
+	$(PY) manage.py zigzag_sandbox_seed --server-url http://$(HOST):$(PORT)
 	$(PY) manage.py schedules_ensure
 
 lint: install

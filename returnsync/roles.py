@@ -64,6 +64,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("warehouse_list", "Warehouses", _roles(Role.OPERATIONS)),
     NavItem("inventory_list", "Restock", _roles(Role.OPERATIONS)),
     NavItem("writeback_list", "Write-backs", _roles(Role.OPERATIONS)),
+    NavItem("zigzag_csv_upload", "Warehouse CSV", _roles(Role.OPERATIONS)),
     NavItem("connection_list", "Connections", _roles()),
     NavItem("sync_health", "Sync health", _roles()),
     NavItem("inbound_list", "Inbound events", _roles()),

@@ -13,6 +13,14 @@ from connectors.tiktok_shop.sandbox.management.commands.sandbox_seed import DEFA
 log = logging.getLogger(__name__)
 
 
+def _zigzag_connection():
+    """The ZigZag sandbox connection, when one is set up (TikTok-only otherwise)."""
+    from returnsync.choices import System
+    from returnsync.models import Connection
+
+    return Connection.objects.filter(kind=System.ZIGZAG, is_sandbox=True, is_enabled=True).order_by("id").first()
+
+
 class Command(BaseCommand):
     help = "Loop: each tick creates a few returns, advances others, and delivers webhooks."
 
@@ -51,6 +59,13 @@ class Command(BaseCommand):
                     pending = app.webhooks.filter(status="pending").count()
                     self.stdout.write(f"tick {tick}: {counts['created']} new, {counts['advanced']} advanced, "
                                       f"{delivered} webhooks delivered, {pending} pending")
+                    zigzag = _zigzag_connection()
+                    if zigzag is not None:  # the warehouse side: ship, scan, grade mirrored returns
+                        from connectors.zigzag.sandbox import scenario as zigzag_scenario
+
+                        zz = zigzag_scenario.traffic_tick(zigzag, rng=rng)
+                        self.stdout.write(f"tick {tick}: ZigZag {zz['advanced']} advanced, "
+                                          f"{zz['delivered']} webhooks delivered")
                 except Exception as exc:  # noqa: BLE001 - the web server or DB not up yet: try again next tick
                     log.warning("sandbox traffic tick %s failed: %s", tick, exc)
                     self.stderr.write(f"tick {tick} failed ({type(exc).__name__}: {exc}); retrying next tick")
