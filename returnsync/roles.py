@@ -57,6 +57,7 @@ ALL_ROLES = _roles(Role.CX, Role.FINANCE, Role.OPERATIONS)
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("home", "Home", ALL_ROLES),
+    NavItem("exception_list", "Exceptions", ALL_ROLES),
     NavItem("return_list", "Returns", ALL_ROLES),
     NavItem("refund_list", "Refunds", _roles(Role.FINANCE, Role.CX)),
     NavItem("bundle_list", "Bundles", _roles(Role.OPERATIONS, Role.FINANCE)),
@@ -65,6 +66,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("connection_list", "Connections", _roles()),
     NavItem("inbound_list", "Inbound events", _roles()),
     NavItem("apicall_list", "API calls", _roles()),
+    NavItem("runbook", "Runbook", ALL_ROLES),
+    NavItem("exception_settings", "Exception settings", _roles()),
 )
 
 

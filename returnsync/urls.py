@@ -15,6 +15,7 @@ urlpatterns = [
     path("connections/", views.ConnectionListView.as_view(), name="connection_list"),
     path("inbound/", views.InboundEventListView.as_view(), name="inbound_list"),
     path("api-calls/", views.ApiCallListView.as_view(), name="apicall_list"),
+    path("exceptions/", include("exceptions_app.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
