@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -122,6 +123,13 @@ class ExceptionActionView(RoleRequiredMixin, View):
         if action not in self.ACTIONS:
             raise Http404("No such action")
         user = request.user
+        case = ExceptionCase.objects.filter(pk=pk).only("pk", "owner_role").first()
+        if case is None:
+            raise Http404("No such exception")
+        if not services.exception_may_act(exception=case, user=user):
+            raise PermissionDenied(
+                f"Exception {pk} belongs to {case.get_owner_role_display()}; only that role or an admin may act on it."
+            )
         level, text, bound = messages.SUCCESS, "", {}
         try:
             if action == "claim":
@@ -132,8 +140,7 @@ class ExceptionActionView(RoleRequiredMixin, View):
                 services.exception_release(exception_id=pk, user=user)
                 text = "Released: the exception is back in the queue."
             elif action == "reassign":
-                form = forms.ReassignForm(request.POST, users=selectors.role_members(
-                    role=ExceptionCase.objects.filter(pk=pk).values_list("owner_role", flat=True).first() or ""))
+                form = forms.ReassignForm(request.POST, users=selectors.role_members(role=case.owner_role))
                 if not form.is_valid():
                     raise services.ExceptionActionError("Choose someone holding the owning role.")
                 case = services.exception_reassign(exception_id=pk, user=user, to_user=form.cleaned_data["to_user"])
@@ -164,8 +171,6 @@ class ExceptionActionView(RoleRequiredMixin, View):
             bound = {}  # a step that worked shows fresh forms
         except services.ExceptionActionError as error:
             level, text = messages.ERROR, str(error)
-        if not ExceptionCase.objects.filter(pk=pk).exists():
-            raise Http404("No such exception")
 
         if not request.htmx:
             messages.add_message(request, level, text)
