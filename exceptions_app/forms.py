@@ -8,7 +8,19 @@ from exceptions_app.choices import ResolutionCode
 from exceptions_app.rules import Rule
 
 
-class ResolveForm(forms.Form):
+class _ActionForm(forms.Form):
+    """Several action forms share a page: each gets its own element ids."""
+
+    prefix_id = "action"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.prefix_id}_%s")
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ResolveForm(_ActionForm):
+    prefix_id = "resolve"
     code = forms.ChoiceField(label="Resolution", choices=[("", "Choose…"), *ResolutionCode.choices])
     note = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 2}), max_length=4000)
     resolved_amount = forms.DecimalField(
@@ -16,15 +28,18 @@ class ResolveForm(forms.Form):
     )
 
 
-class DismissForm(forms.Form):
+class DismissForm(_ActionForm):
+    prefix_id = "dismiss"
     reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}), max_length=4000)
 
 
-class CommentForm(forms.Form):
+class CommentForm(_ActionForm):
+    prefix_id = "comment"
     note = forms.CharField(label="Comment", widget=forms.Textarea(attrs={"rows": 2}), max_length=4000)
 
 
-class ReassignForm(forms.Form):
+class ReassignForm(_ActionForm):
+    prefix_id = "reassign"
     to_user = forms.ModelChoiceField(label="Assign to", queryset=None, empty_label="Choose a person…")
 
     def __init__(self, *args, users, **kwargs):

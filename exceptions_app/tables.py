@@ -78,7 +78,7 @@ class ExceptionTable(BaseTable):
         return format_html(
             '<form method="post" action="{}" class="inline-form">'
             '<input type="hidden" name="csrfmiddlewaretoken" value="{}"><input type="hidden" name="view" value="row">'
-            '<button type="submit" class="btn btn-small" hx-post="{}" hx-vals=\'{}\' hx-target="closest tr" '
+            '<button type="submit" class="btn btn-small" hx-post="{}" hx-vals=\'{}\' hx-target="closest tr" hx-push-url="false" '
             'hx-swap="outerHTML">{}</button></form>',
             url, get_token(self.request), url, ROW_VALS, label,
         )
