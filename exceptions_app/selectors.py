@@ -32,15 +32,15 @@ def exception_list() -> QuerySet[ExceptionCase]:
 
 
 def exception_search_q(value: str) -> Q:
-    """The ``q`` box: TikTok order id, TikTok or portal return id, a tracking number, a zip."""
+    """The ``q`` box: TikTok order id, TikTok or portal return id, a tracking number, a zip
+    (exact matches, case ignored for tracking numbers)."""
     value = value.strip()
     if not value:
         return Q()
     q = Q(order_ref=value) | Q(return_ref=value) | Q(portal_ref=value) | Q(buyer_postal_code=value)
-    if " " not in value:
-        q |= Q(tracking_numbers__icontains=value)
-    if value.isdigit():
-        q |= Q(pk=int(value)) if len(value) < 12 else Q()
+    if " " not in value:  # one of the space-separated tracking numbers, whole
+        q |= (Q(tracking_numbers__iexact=value) | Q(tracking_numbers__istartswith=f"{value} ")
+              | Q(tracking_numbers__iendswith=f" {value}") | Q(tracking_numbers__icontains=f" {value} "))
     return q
 
 

@@ -31,20 +31,21 @@ class ExceptionTable(BaseTable):
     )
     id = tables.Column("#", linkify=True)
     title = tables.Column("Exception", linkify=True)
-    type_code = CodeColumn("Type")
+    type_code = CodeColumn("Type", visible=False)
     severity = BadgeColumn("Severity")
     status = BadgeColumn("Status")
     owner_role = tables.Column("Queue")
     assignee = tables.Column("Assignee", accessor="assignee__username", order_by=("assignee__username",))
     order_ref = CodeColumn("Order id")
     return_ref = CodeColumn("Return id")
-    system = tables.Column("System")
+    system = tables.Column("System", visible=False)
     amount = MoneyColumn("Amount")
     currency = tables.Column("Currency", visible=False)
-    opened_at = DateTimeColumn("Opened")
+    opened_at = DateTimeColumn("Opened", visible=False)
     due_at = SlaColumn("SLA due")
     actions = tables.Column("", empty_values=(), orderable=False, exclude_from_export=True)
-    export_extra = ("currency",)
+    # Kept off the screen (the title says the type; the filters cover system and age) but exported.
+    export_extra = ("type_code", "system", "opened_at", "currency")
 
     class Meta(BaseTable.Meta):
         model = ExceptionCase

@@ -56,3 +56,23 @@ def test_finance_claims_and_resolves_a_partial_refund(page, live_server, screens
     case.refresh_from_db()
     assert case.status == ExceptionStatus.RESOLVED and str(case.resolved_amount) == "20.00"
     assert ExceptionCase.objects.get(pk=case.pk).closed_by.username == "fiona"
+
+
+def test_finance_bulk_claims_from_the_queue_and_the_counters_follow(page, live_server, screenshot):
+    UserFactory(username="fiona", first_name="Fiona", roles=[Role.FINANCE])
+    cases = ExceptionCaseFactory.create_batch(3, owner_role=Role.FINANCE, type_code="refund_lag")
+
+    log_in(page, live_server, "fiona", DEMO_PASSWORD)
+    page.goto(f"{live_server.url}/exceptions/")
+    for case in cases[:2]:
+        page.locator(f"#exception-{case.pk}").get_by_role("checkbox").check()
+    page.locator("#bulk-form").get_by_role("button", name="Claim").click()
+
+    page.get_by_text("2 of 2 done.").wait_for()
+    page.wait_for_function("document.querySelector('[data-count=\"mine\"]').textContent.trim() === '2'")
+    assert page.locator('[data-count="open"]').inner_text() == "1"
+    page.locator(f"#exception-{cases[0].pk}").get_by_role("button", name="Release").wait_for()
+    assert page.locator(f"#exception-{cases[2].pk}").get_by_role("button", name="Claim").is_visible()
+    assert set(ExceptionCase.objects.filter(assignee__username="fiona").values_list("pk", flat=True)) == {
+        cases[0].pk, cases[1].pk}
+    screenshot("exception-queue-finance")
