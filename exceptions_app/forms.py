@@ -59,7 +59,7 @@ class BulkForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Any integer id is accepted here; the service says per id what happened.
-        self.fields["ids"].valid_value = lambda value: str(value).isdigit()
+        self.fields["ids"].valid_value = lambda value: str(value).isdigit() and len(str(value)) <= 18
 
 
 class TypeSettingForm(forms.Form):

@@ -181,6 +181,11 @@ def test_unknown_action_and_exception_are_404(client_for_role):
     assert client.post(reverse("exception_action", args=[case.pk, "explode"])).status_code == 404
     assert client.post(reverse("exception_action", args=[987654, "claim"])).status_code == 404
     assert client.get(reverse("exception_detail", args=[987654])).status_code == 404
+    assert client.get(reverse("exception_detail", args=[10**20])).status_code == 404
+    assert client.post(reverse("exception_action", args=[10**20, "claim"])).status_code == 404
+    body = client.post(reverse("exception_bulk"), {"action": "claim", "ids": [str(10**20), "x"]},
+                       **HTMX).content.decode()
+    assert "message-error" in body
 
 
 def test_bulk_claim_then_resolve(client_for_role, user_for_role):
@@ -223,3 +228,20 @@ def test_settings_change_the_sla_shown_on_the_runbook(client_for_role):
                             f"{prefix}-t_lag_hours": "soon"})
     assert bad.status_code == 400 and "is not a valid value" in bad.content.decode()
     assert client.post(url, {"type_code": "nope"}).status_code == 400
+
+
+@pytest.mark.parametrize("model", ["exceptioncase", "exceptionactivity", "exceptiontypesetting"])
+def test_django_admin_lists_exceptions_read_only(client_for_role, model):
+    from tests.exceptions_app.factories import ExceptionActivityFactory
+    from tests.factories import UserFactory
+
+    activity = ExceptionActivityFactory(note="claimed by hand")
+    ExceptionTypeSetting.objects.create(type_code="refund_lag", sla_minutes=60)
+    client = Client()
+    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+    assert client.get(reverse(f"admin:exceptions_app_{model}_changelist")).status_code == 200
+    pk = {"exceptioncase": activity.exception_id, "exceptionactivity": activity.pk,
+          "exceptiontypesetting": ExceptionTypeSetting.objects.get().pk}[model]
+    page = client.get(reverse(f"admin:exceptions_app_{model}_change", args=[pk]))
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    assert client.get(reverse(f"admin:exceptions_app_{model}_add")).status_code == 403
