@@ -33,7 +33,7 @@ class ExceptionCaseAdmin(ReadOnlyAdmin):
     list_filter = ("status", "severity", "owner_role", "type_code")
     search_fields = ("order_ref", "return_ref", "portal_ref", "tracking_numbers", "buyer_postal_code")
     list_select_related = ("assignee",)
-    inlines = [ExceptionActivityInline]
+    inlines = (ExceptionActivityInline,)
 
 
 @admin.register(ExceptionActivity)

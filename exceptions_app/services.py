@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
@@ -28,8 +28,6 @@ from exceptions_app.choices import ActivityVerb, ExceptionStatus, ResolutionCode
 from exceptions_app.models import ExceptionActivity, ExceptionCase, ExceptionTypeSetting
 from exceptions_app.rules import REGISTRY
 from returnsync.roles import Role, has_any_role
-
-User = get_user_model()
 
 # Types whose resolution must say how much was actually refunded (finance types the
 # amount into Seller Center by hand; the record has to say what went out).
@@ -58,22 +56,22 @@ class BulkOutcome:
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def _name(user) -> str:
+def _name(user: AbstractBaseUser | None) -> str:
     if user is None:
         return "nobody"
     return user.get_full_name() or user.get_username()
 
 
-def _is_admin(user) -> bool:
+def _is_admin(user: AbstractBaseUser) -> bool:
     return has_any_role(user, frozenset({Role.ADMIN}))
 
 
-def exception_may_act(*, exception: ExceptionCase, user) -> bool:
+def exception_may_act(*, exception: ExceptionCase, user: AbstractBaseUser) -> bool:
     """True when ``user`` holds the role owning the exception (or is Admin)."""
     return bool(user and user.is_authenticated) and has_any_role(user, frozenset({Role(exception.owner_role)}))
 
 
-def _get_for_actor(*, exception_id: int, user) -> ExceptionCase:
+def _get_for_actor(*, exception_id: int, user: AbstractBaseUser) -> ExceptionCase:
     try:
         case = ExceptionCase.objects.select_related("assignee").get(pk=exception_id)
     except ExceptionCase.DoesNotExist:
@@ -90,7 +88,7 @@ def _ensure_active(case: ExceptionCase) -> None:
         raise ExceptionActionError(f"Exception {case.pk} is already {case.get_status_display().lower()}.")
 
 
-def _activity(case: ExceptionCase, *, verb: str, user, from_status: str, to_status: str,
+def _activity(case: ExceptionCase, *, verb: str, user: AbstractBaseUser, from_status: str, to_status: str,
               from_assignee=None, to_assignee=None, note: str = "", data: dict | None = None) -> ExceptionActivity:
     return ExceptionActivity.objects.create(
         exception=case, verb=verb, actor=user, from_status=from_status, to_status=to_status,
@@ -98,7 +96,7 @@ def _activity(case: ExceptionCase, *, verb: str, user, from_status: str, to_stat
     )
 
 
-def _refused_because_held(case: ExceptionCase, user) -> ExceptionActionError:
+def _refused_because_held(case: ExceptionCase, user: AbstractBaseUser) -> ExceptionActionError:
     case.refresh_from_db()
     if not case.is_active:
         return ExceptionActionError(f"Exception {case.pk} is already {case.get_status_display().lower()}.")
@@ -108,7 +106,7 @@ def _refused_because_held(case: ExceptionCase, user) -> ExceptionActionError:
 # --- Lifecycle -------------------------------------------------------------------------------
 
 
-def exception_claim(*, exception_id: int, user) -> ClaimResult:
+def exception_claim(*, exception_id: int, user: AbstractBaseUser) -> ClaimResult:
     """Take an open, unassigned exception. One conditional UPDATE: of many people claiming
     at once exactly one wins; the others are told who did."""
     case = _get_for_actor(exception_id=exception_id, user=user)
@@ -132,7 +130,7 @@ def exception_claim(*, exception_id: int, user) -> ClaimResult:
     return ClaimResult(False, case, case.assignee, message)
 
 
-def exception_release(*, exception_id: int, user) -> ExceptionCase:
+def exception_release(*, exception_id: int, user: AbstractBaseUser) -> ExceptionCase:
     """Give a claimed exception back to the queue (its assignee, or an admin)."""
     case = _get_for_actor(exception_id=exception_id, user=user)
     _ensure_active(case)
@@ -154,7 +152,7 @@ def exception_release(*, exception_id: int, user) -> ExceptionCase:
     return case
 
 
-def exception_reassign(*, exception_id: int, user, to_user) -> ExceptionCase:
+def exception_reassign(*, exception_id: int, user: AbstractBaseUser, to_user: AbstractBaseUser | None) -> ExceptionCase:
     """Hand an active exception to someone else holding the owning role."""
     case = _get_for_actor(exception_id=exception_id, user=user)
     _ensure_active(case)
@@ -174,7 +172,7 @@ def exception_reassign(*, exception_id: int, user, to_user) -> ExceptionCase:
     return case
 
 
-def _close(*, exception_id: int, user, to_status: str, verb: str, code: str, note: str,
+def _close(*, exception_id: int, user: AbstractBaseUser, to_status: str, verb: str, code: str, note: str,
            resolved_amount: Decimal | None = None) -> ExceptionCase:
     case = _get_for_actor(exception_id=exception_id, user=user)
     _ensure_active(case)
@@ -199,7 +197,7 @@ def _close(*, exception_id: int, user, to_status: str, verb: str, code: str, not
     return case
 
 
-def exception_resolve(*, exception_id: int, user, code: str, note: str,
+def exception_resolve(*, exception_id: int, user: AbstractBaseUser, code: str, note: str,
                       resolved_amount: Decimal | None = None) -> ExceptionCase:
     """Close an exception as handled, with a resolution code and a note. Partial refunds
     also record the amount actually refunded."""
@@ -222,7 +220,7 @@ def exception_resolve(*, exception_id: int, user, code: str, note: str,
                   verb=ActivityVerb.RESOLVED, code=code, note=note, resolved_amount=resolved_amount)
 
 
-def exception_dismiss(*, exception_id: int, user, reason: str) -> ExceptionCase:
+def exception_dismiss(*, exception_id: int, user: AbstractBaseUser, reason: str) -> ExceptionCase:
     """Close an exception as not a problem, saying why."""
     reason = (reason or "").strip()
     if not reason:
@@ -231,7 +229,7 @@ def exception_dismiss(*, exception_id: int, user, reason: str) -> ExceptionCase:
                   verb=ActivityVerb.DISMISSED, code="", note=reason)
 
 
-def exception_comment(*, exception_id: int, user, note: str) -> ExceptionActivity:
+def exception_comment(*, exception_id: int, user: AbstractBaseUser, note: str) -> ExceptionActivity:
     note = (note or "").strip()
     if not note:
         raise ExceptionActionError("The comment is empty.")
@@ -240,7 +238,7 @@ def exception_comment(*, exception_id: int, user, note: str) -> ExceptionActivit
                      to_status=case.status, note=note)
 
 
-def exception_retry(*, exception_id: int, user) -> ExceptionCase:
+def exception_retry(*, exception_id: int, user: AbstractBaseUser) -> ExceptionCase:
     """Re-run the failed step the exception links (a dead inbound event or a failed
     write-back) through ``connectors.retry``; a step that succeeded is never re-run."""
     case = _get_for_actor(exception_id=exception_id, user=user)
@@ -277,7 +275,7 @@ def _bulk(exception_ids: Iterable[int], run: Callable[[int], str]) -> list[BulkO
     return outcomes
 
 
-def exception_bulk_claim(*, exception_ids: Iterable[int], user) -> list[BulkOutcome]:
+def exception_bulk_claim(*, exception_ids: Iterable[int], user: AbstractBaseUser) -> list[BulkOutcome]:
     def run(pk: int) -> str:
         result = exception_claim(exception_id=pk, user=user)
         if not result.won:
@@ -287,7 +285,7 @@ def exception_bulk_claim(*, exception_ids: Iterable[int], user) -> list[BulkOutc
     return _bulk(exception_ids, run)
 
 
-def exception_bulk_release(*, exception_ids: Iterable[int], user) -> list[BulkOutcome]:
+def exception_bulk_release(*, exception_ids: Iterable[int], user: AbstractBaseUser) -> list[BulkOutcome]:
     def run(pk: int) -> str:
         exception_release(exception_id=pk, user=user)
         return f"Released exception {pk}."
@@ -295,7 +293,7 @@ def exception_bulk_release(*, exception_ids: Iterable[int], user) -> list[BulkOu
     return _bulk(exception_ids, run)
 
 
-def exception_bulk_resolve(*, exception_ids: Iterable[int], user, code: str, note: str) -> list[BulkOutcome]:
+def exception_bulk_resolve(*, exception_ids: Iterable[int], user: AbstractBaseUser, code: str, note: str) -> list[BulkOutcome]:
     def run(pk: int) -> str:
         exception_resolve(exception_id=pk, user=user, code=code, note=note)
         return f"Resolved exception {pk}."
@@ -344,7 +342,7 @@ def _coerce_threshold(name: str, default: Any, value: Any) -> Any:
     return value
 
 
-def exception_settings_update(*, type_code: str, user, sla_minutes: int | None = None,
+def exception_settings_update(*, type_code: str, user: AbstractBaseUser, sla_minutes: int | None = None,
                               thresholds: dict[str, Any] | None = None,
                               is_enabled: bool = True) -> ExceptionTypeSetting:
     """Store an admin's overrides for one exception type (empty = the default in code)."""

@@ -11,7 +11,14 @@ from django.utils.html import format_html
 from exceptions_app.models import ExceptionCase
 from exceptions_app.services import exception_may_act
 from returnsync.roles import Role, has_any_role
-from returnsync.tables import BadgeColumn, BaseTable, CodeColumn, DateTimeColumn, DeadlineColumn, MoneyColumn
+from returnsync.tables import (
+    BadgeColumn,
+    BaseTable,
+    CodeColumn,
+    DateTimeColumn,
+    DeadlineColumn,
+    MoneyColumn,
+)
 
 ROW_VALS = json.dumps({"view": "row"})
 

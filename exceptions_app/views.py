@@ -116,7 +116,7 @@ class ExceptionActionView(RoleRequiredMixin, View):
     """POST /exceptions/<pk>/<action>/: claim, release, reassign, resolve, dismiss, retry, comment."""
 
     nav_name = "exception_list"
-    http_method_names = ["post"]
+    http_method_names = ("post",)
     ACTIONS = ("claim", "release", "reassign", "resolve", "dismiss", "retry", "comment")
 
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
@@ -197,7 +197,7 @@ class ExceptionBulkView(RoleRequiredMixin, View):
     """POST /exceptions/bulk/: claim, release or resolve the ticked exceptions; reports per id."""
 
     nav_name = "exception_list"
-    http_method_names = ["post"]
+    http_method_names = ("post",)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = forms.BulkForm(request.POST)

@@ -60,13 +60,13 @@ def partial_refund_case(**kwargs) -> ExceptionCase:
     PortalReturnLineFactory(portal_return=portal, sku="CAP-1", product_name="Cap", expected_quantity=1,
                             received_quantity=1, grade=Grade.DAMAGED, unit_price=Decimal("15.00"))
     computed = partial_refund_compute(portal_return=portal)
-    defaults = dict(
-        type_code="partial_refund", owner_role=Role.FINANCE, title=f"Partial refund on {portal.external_id}",
-        subject_id=portal.pk, portal_return=portal, marketplace_return=portal.marketplace_return,
-        order_ref=portal.order_ref, return_ref=portal.return_ref, portal_ref=portal.external_id,
-        amount=computed.refund_amount, currency=computed.currency,
-        evidence={"tiktok": {"refund_total": "55.00"}, "portal": {"authorized_refund": "55.00"},
-                  "computed": {"partial_refund": computed.as_json()}},
-    )
+    defaults = {
+        "type_code": "partial_refund", "owner_role": Role.FINANCE, "title": f"Partial refund on {portal.external_id}",
+        "subject_id": portal.pk, "portal_return": portal, "marketplace_return": portal.marketplace_return,
+        "order_ref": portal.order_ref, "return_ref": portal.return_ref, "portal_ref": portal.external_id,
+        "amount": computed.refund_amount, "currency": computed.currency,
+        "evidence": {"tiktok": {"refund_total": "55.00"}, "portal": {"authorized_refund": "55.00"},
+                     "computed": {"partial_refund": computed.as_json()}},
+    }
     defaults.update(kwargs)
     return ExceptionCaseFactory(**defaults)

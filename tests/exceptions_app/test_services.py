@@ -119,7 +119,7 @@ def test_partial_refund_resolution_records_the_amount_refunded(finance):
         services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.REFUNDED_MANUALLY,
                                    note="Offered in Seller Center")
     services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.REFUNDED_MANUALLY,
-                               note="Offered in Seller Center", resolved_amount=Decimal("20"))
+                               note="Offered in Seller Center", resolved_amount=Decimal(20))
     case.refresh_from_db()
     assert case.resolved_amount == Decimal("20.00")
     assert case.activities.get().data["resolved_amount"] == "20.00"

@@ -104,7 +104,7 @@ def test_htmx_posts_need_the_csrf_token(user_for_role):
     assert client.post(url, {"view": "row"}, **HTMX).status_code == 403
     page = client.get(reverse("exception_list"))
     token = page.cookies["csrftoken"].value
-    assert f'"X-CSRFToken": "' in page.content.decode()  # base.html hands htmx the token
+    assert '"X-CSRFToken": "' in page.content.decode()  # base.html hands htmx the token
     assert client.post(url, {"view": "row"}, HTTP_X_CSRFTOKEN=token, **HTMX).status_code == 200
     assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.CLAIMED
 
