@@ -6,6 +6,7 @@ from django import forms
 
 from exceptions_app.choices import ResolutionCode
 from exceptions_app.rules import Rule
+from exceptions_app.selectors import duration_text
 
 
 class _ActionForm(forms.Form):
@@ -78,6 +79,9 @@ class TypeSettingForm(forms.Form):
                 label=name, required=False, max_length=50,
                 help_text=f"{rule.threshold_help.get(name, '')} Default: {default}.".strip(),
             )
+
+    def default_sla_text(self) -> str:
+        return duration_text(self.rule.sla)
 
     def threshold_fields(self):
         return [self[name] for name in self.fields if name.startswith("t_")]

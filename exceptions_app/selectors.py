@@ -134,6 +134,16 @@ def evidence_computed(evidence: dict) -> dict:
     return {k: _show(v) for k, v in computed.items() if k != "partial_refund"}
 
 
+def duration_text(value: timedelta) -> str:
+    """An SLA as people say it: "90 min", "4 h", "2 days"."""
+    minutes = int(value.total_seconds() // 60)
+    if minutes % (60 * 24) == 0 and minutes >= 60 * 48:
+        return f"{minutes // (60 * 24)} days"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
 @dataclass(frozen=True)
 class RunbookEntry:
     rule: Rule
@@ -141,6 +151,14 @@ class RunbookEntry:
     open_count: int
     claimed_count: int
     breached_count: int
+
+    @property
+    def sla_text(self) -> str:
+        return duration_text(self.rule.effective_sla)
+
+    @property
+    def default_sla_text(self) -> str:
+        return duration_text(self.default_sla)
 
 
 def runbook_entries() -> list[RunbookEntry]:

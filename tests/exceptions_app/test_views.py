@@ -223,7 +223,8 @@ def test_settings_change_the_sla_shown_on_the_runbook(client_for_role):
     assert response.status_code == 302
     setting = ExceptionTypeSetting.objects.get(type_code="refund_lag")
     assert setting.sla_minutes == 90 and setting.thresholds == {"lag_hours": 48}
-    assert "1:30:00" in client.get(reverse("runbook")).content.decode()
+    runbook = client.get(reverse("runbook")).content.decode()
+    assert "90 min <small class=\"muted\">(default 24 h)</small>" in runbook
     bad = client.post(url, {"type_code": "refund_lag", f"{prefix}-sla_minutes": "90",
                             f"{prefix}-t_lag_hours": "soon"})
     assert bad.status_code == 400 and "is not a valid value" in bad.content.decode()
