@@ -67,3 +67,33 @@ def test_settings_post_is_admin_only(client_for_role, role):
 def test_get_on_an_action_is_not_allowed(client_for_role):
     case = ExceptionCaseFactory()
     assert client_for_role(Role.CX).get(reverse("exception_action", args=[case.pk, "claim"])).status_code == 405
+
+
+PAGES = {"exception_list": set(Role), "runbook": set(Role), "exception_settings": {Role.ADMIN}}
+
+
+@pytest.mark.parametrize("url_name", list(PAGES))
+@pytest.mark.parametrize("role", [None, *Role], ids=lambda r: getattr(r, "value", "anonymous"))
+def test_pages_per_role_full_and_htmx(client_for_role, url_name, role):
+    """(Also generated from NAVIGATION in tests/returnsync/test_permissions.py; here with the
+    htmx partial too, which must refuse the same people.)"""
+    ExceptionCaseFactory()
+    client = client_for_role(role)
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client.get(reverse(url_name), **headers)
+        if role is None:
+            assert response.status_code == 302 and response.url.startswith(reverse("login"))
+        else:
+            assert response.status_code == (200 if role in PAGES[url_name] else 403)
+
+
+def test_bulk_and_settings_posts_need_the_csrf_token(user_for_role):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user_for_role(Role.ADMIN))
+    case = ExceptionCaseFactory()
+    assert client.post(reverse("exception_bulk"), {"action": "claim", "ids": [case.pk]},
+                       HTTP_HX_REQUEST="true").status_code == 403
+    assert client.post(reverse("exception_settings"), {"type_code": "refund_lag"}).status_code == 403
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.OPEN
