@@ -246,3 +246,19 @@ def test_django_admin_lists_exceptions_read_only(client_for_role, model):
     page = client.get(reverse(f"admin:exceptions_app_{model}_change", args=[pk]))
     assert page.status_code == 200 and b'name="_save"' not in page.content
     assert client.get(reverse(f"admin:exceptions_app_{model}_add")).status_code == 403
+
+
+def test_row_claim_works_without_javascript(user_for_role):
+    import re
+
+    case = ExceptionCaseFactory()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user_for_role(Role.CX))
+    page = client.get(reverse("exception_list")).content.decode()
+    row = page[page.index(f'id="exception-{case.pk}"'):]
+    form_action = reverse("exception_action", args=[case.pk, "claim"])
+    assert f'<form method="post" action="{form_action}"' in row
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', row).group(1)
+    response = client.post(form_action, {"csrfmiddlewaretoken": token, "view": "row"})
+    assert response.status_code == 302 and response.url == case.get_absolute_url()
+    assert ExceptionCase.objects.get(pk=case.pk).assignee.username == "cx-user"
