@@ -57,6 +57,7 @@ ALL_ROLES = _roles(Role.CX, Role.FINANCE, Role.OPERATIONS)
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("home", "Home", ALL_ROLES),
+    NavItem("exception_list", "Exceptions", ALL_ROLES),
     NavItem("return_list", "Returns", ALL_ROLES),
     NavItem("refund_list", "Refunds", _roles(Role.FINANCE, Role.CX)),
     NavItem("finance", "Finance", _roles(Role.FINANCE)),
@@ -69,6 +70,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("sync_health", "Sync health", _roles()),
     NavItem("inbound_list", "Inbound events", _roles()),
     NavItem("apicall_list", "API calls", _roles()),
+    NavItem("runbook", "Runbook", ALL_ROLES),
+    NavItem("exception_settings", "Exception settings", _roles()),
 )
 
 

@@ -33,6 +33,7 @@ urlpatterns = [
     path("inbound/<int:pk>/retry/", views.InboundEventRetryView.as_view(), name="inbound_retry"),
     path("write-backs/<int:pk>/retry/", views.WriteBackRetryView.as_view(), name="writeback_retry"),
     path("api-calls/", views.ApiCallListView.as_view(), name="apicall_list"),
+    path("exceptions/", include("exceptions_app.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -1,0 +1,182 @@
+"""Reads on exceptions: the queue, one case with everything its page shows, the counters,
+and the runbook (the registry with live counts)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from exceptions_app.choices import ExceptionStatus
+from exceptions_app.models import ExceptionActivity, ExceptionCase
+from exceptions_app.rules import REGISTRY, Rule, rules
+from returnsync.roles import Role
+
+# An active case due within this is "due soon".
+DUE_SOON = timedelta(hours=4)
+
+
+class SlaState:
+    BREACHED = "breached"
+    DUE_SOON = "due_soon"
+    OK = "ok"
+    choices = ((BREACHED, "Breached"), (DUE_SOON, "Due soon"), (OK, "Within SLA"))
+
+
+def exception_list() -> QuerySet[ExceptionCase]:
+    return ExceptionCase.objects.select_related("assignee", "connection")
+
+
+def exception_search_q(value: str) -> Q:
+    """The ``q`` box: TikTok order id, TikTok or portal return id, a tracking number, a zip
+    (exact matches, case ignored for tracking numbers)."""
+    value = value.strip()
+    if not value:
+        return Q()
+    q = Q(order_ref=value) | Q(return_ref=value) | Q(portal_ref=value) | Q(buyer_postal_code=value)
+    if " " not in value:  # one of the space-separated tracking numbers, whole
+        q |= (Q(tracking_numbers__iexact=value) | Q(tracking_numbers__istartswith=f"{value} ")
+              | Q(tracking_numbers__iendswith=f" {value}") | Q(tracking_numbers__icontains=f" {value} "))
+    return q
+
+
+def sla_state_q(state: str, *, now: datetime | None = None) -> Q:
+    now = now or timezone.now()
+    active = Q(status__in=ExceptionStatus.active())
+    if state == SlaState.BREACHED:
+        return active & Q(due_at__lte=now)
+    if state == SlaState.DUE_SOON:
+        return active & Q(due_at__gt=now, due_at__lte=now + DUE_SOON)
+    if state == SlaState.OK:
+        return active & (Q(due_at__gt=now + DUE_SOON) | Q(due_at__isnull=True))
+    return Q()
+
+
+def exception_counts(*, owner_roles: frozenset[str] | None = None, user=None) -> dict[str, int]:
+    """Open, claimed, mine, breached and due-soon counts (active cases), in one query."""
+    now = timezone.now()
+    qs = ExceptionCase.objects.filter(status__in=ExceptionStatus.active())
+    if owner_roles:
+        qs = qs.filter(owner_role__in=owner_roles)
+    mine = Q(assignee=user) if user is not None and user.is_authenticated else Q(pk__in=[])
+    return qs.aggregate(
+        active=Count("pk"),
+        open=Count("pk", filter=Q(status=ExceptionStatus.OPEN)),
+        claimed=Count("pk", filter=Q(status=ExceptionStatus.CLAIMED)),
+        mine=Count("pk", filter=mine),
+        breached=Count("pk", filter=Q(due_at__lte=now)),
+        due_soon=Count("pk", filter=Q(due_at__gt=now, due_at__lte=now + DUE_SOON)),
+    )
+
+
+def exception_get(*, pk: int) -> ExceptionCase:
+    """One case with its links (raises DoesNotExist)."""
+    return ExceptionCase.objects.select_related(
+        "assignee", "closed_by", "connection", "marketplace_return", "portal_return__connection",
+        "write_back__connection", "inbound_event",
+    ).get(pk=pk)
+
+
+def exception_activities(*, exception: ExceptionCase) -> QuerySet[ExceptionActivity]:
+    return exception.activities.select_related("actor", "from_assignee", "to_assignee").order_by("created_at", "id")
+
+
+def role_members(*, role: str) -> QuerySet:
+    """Active users who may hold an exception of ``role`` (its members and admins)."""
+    User = get_user_model()
+    return (
+        User.objects.filter(Q(groups__name=role) | Q(groups__name=Role.ADMIN) | Q(is_superuser=True), is_active=True)
+        .distinct()
+        .order_by("username")
+    )
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    field: str
+    tiktok: str
+    portal: str
+    differs: bool
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def evidence_rows(evidence: dict) -> list[EvidenceRow]:
+    """TikTok's and the portal's values side by side, one row per field either reported;
+    ``differs`` when both sides have the field and disagree, or only one has it."""
+    tiktok = evidence.get("tiktok") or {}
+    portal = evidence.get("portal") or {}
+    if not isinstance(tiktok, dict) or not isinstance(portal, dict):
+        return []
+    fields = list(dict.fromkeys([*tiktok.keys(), *portal.keys()]))
+    rows = []
+    for name in fields:
+        left, right = _show(tiktok.get(name)), _show(portal.get(name))
+        rows.append(EvidenceRow(name, left, right, left.strip().casefold() != right.strip().casefold()))
+    return rows
+
+
+def evidence_computed(evidence: dict) -> dict:
+    """The computed part without the partial refund (shown as its own table)."""
+    computed = evidence.get("computed") or {}
+    if not isinstance(computed, dict):
+        return {}
+    return {k: _show(v) for k, v in computed.items() if k != "partial_refund"}
+
+
+def duration_text(value: timedelta) -> str:
+    """An SLA as people say it: "90 min", "4 h", "2 days"."""
+    minutes = int(value.total_seconds() // 60)
+    if minutes % (60 * 24) == 0 and minutes >= 60 * 48:
+        return f"{minutes // (60 * 24)} days"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+@dataclass(frozen=True)
+class RunbookEntry:
+    rule: Rule
+    default_sla: timedelta
+    open_count: int
+    claimed_count: int
+    breached_count: int
+
+    @property
+    def sla_text(self) -> str:
+        return duration_text(self.rule.effective_sla)
+
+    @property
+    def default_sla_text(self) -> str:
+        return duration_text(self.default_sla)
+
+
+def runbook_entries() -> list[RunbookEntry]:
+    """Every registered type, configured (overrides applied), with live counts: two queries."""
+    now = timezone.now()
+    counts = {
+        row["type_code"]: row
+        for row in ExceptionCase.objects.filter(status__in=ExceptionStatus.active())
+        .values("type_code")
+        .annotate(
+            open=Count("pk", filter=Q(status=ExceptionStatus.OPEN)),
+            claimed=Count("pk", filter=Q(status=ExceptionStatus.CLAIMED)),
+            breached=Count("pk", filter=Q(due_at__lte=now)),
+        )
+    }
+    entries = []
+    for rule in rules(include_disabled=True):
+        row = counts.get(rule.code, {})
+        entries.append(RunbookEntry(rule, REGISTRY[rule.code].sla, row.get("open", 0), row.get("claimed", 0),
+                                    row.get("breached", 0)))
+    return entries

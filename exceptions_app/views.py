@@ -1,0 +1,283 @@
+"""Exception pages: the queue, one exception, its actions, the runbook, the settings.
+
+Views only translate HTTP to service calls (``exceptions_app.services``) and reads
+(``exceptions_app.selectors``). Actions answer htmx with the fragment to swap (a queue
+row or the detail page's panel, plus out-of-band counters) and plain posts with a
+redirect and a message.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.generic import TemplateView
+
+from exceptions_app import filtersets, forms, selectors, services, tables
+from exceptions_app.models import ExceptionCase
+from exceptions_app.rules import REGISTRY, rules
+from returnsync.money import partial_refund_compute
+from returnsync.roles import Role, user_roles
+from returnsync.selectors import return_timeline
+from returnsync.views.base import FilteredTableView, RoleRequiredMixin
+
+
+def counter_roles(request: HttpRequest, query: dict[str, list[str]] | None = None) -> list[str]:
+    """The queues the page shows: the ``owner_role`` filter, else the user's own roles."""
+    if query is None:
+        query = {k: request.GET.getlist(k) for k in request.GET}
+    chosen = [r for r in query.get("owner_role", []) if r in Role.values]
+    return chosen or filtersets.default_roles(request.user)
+
+
+def counters_context(request: HttpRequest, roles: list[str]) -> dict[str, Any]:
+    return {
+        "counts": selectors.exception_counts(owner_roles=frozenset(roles) or None, user=request.user),
+        "counter_roles": [Role(r).label for r in roles],
+    }
+
+
+class ExceptionListView(FilteredTableView):
+    nav_name = "exception_list"
+    template_name = "exceptions/list.html"
+    partial_template_name = "exceptions/list_partial.html"
+    title = "Exceptions"
+    description = (
+        "Disagreements between TikTok Shop and the portal, each owned by a role and timed by its SLA. "
+        "Claim one to work on it; search by order id, return id, tracking number or zip."
+    )
+    empty_message = "No active exceptions in this queue."
+    selector = selectors.exception_list
+    filterset_class = filtersets.ExceptionFilterSet
+    table_class = tables.ExceptionTable
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(counters_context(self.request, counter_roles(self.request)))
+        context["bulk_form"] = forms.BulkForm()
+        return context
+
+
+class ExceptionDetailView(RoleRequiredMixin, TemplateView):
+    nav_name = "exception_list"
+    template_name = "exceptions/detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        try:
+            case = selectors.exception_get(pk=self.kwargs["pk"])
+        except ExceptionCase.DoesNotExist:
+            raise Http404("No such exception") from None
+        evidence = case.evidence if isinstance(case.evidence, dict) else {}
+        partial = (evidence.get("computed") or {}).get("partial_refund") if isinstance(
+            evidence.get("computed"), dict) else None
+        if not partial and case.type_code == "partial_refund" and case.portal_return_id:
+            partial = partial_refund_compute(portal_return=case.portal_return).as_json()
+        rule = REGISTRY.get(case.type_code)
+        context.update(
+            case=case,
+            rule=rule,
+            evidence_rows=selectors.evidence_rows(evidence),
+            computed=selectors.evidence_computed(evidence),
+            partial_refund=partial,
+            timeline=list(return_timeline(marketplace_return=case.marketplace_return))
+            if case.marketplace_return_id else [],
+        )
+        context.update(panel_context(self.request, case))
+        return context
+
+
+def panel_context(request: HttpRequest, case: ExceptionCase, **forms_: Any) -> dict[str, Any]:
+    may_act = services.exception_may_act(exception=case, user=request.user)
+    resolve_initial = {}
+    if case.type_code in services.AMOUNT_REQUIRED_TYPES and case.amount is not None:
+        resolve_initial["resolved_amount"] = case.amount
+    return {
+        "case": case,
+        "may_act": may_act,
+        "is_admin": Role.ADMIN in user_roles(request.user),
+        "activities": list(selectors.exception_activities(exception=case)),
+        "amount_required": case.type_code in services.AMOUNT_REQUIRED_TYPES,
+        "resolve_form": forms_.get("resolve_form") or forms.ResolveForm(initial=resolve_initial),
+        "dismiss_form": forms_.get("dismiss_form") or forms.DismissForm(),
+        "comment_form": forms.CommentForm(),
+        "reassign_form": forms.ReassignForm(users=selectors.role_members(role=case.owner_role)) if may_act else None,
+        "can_retry": may_act and case.is_active and (case.write_back_id or case.inbound_event_id),
+    }
+
+
+class ExceptionActionView(RoleRequiredMixin, View):
+    """POST /exceptions/<pk>/<action>/: claim, release, reassign, resolve, dismiss, retry, comment."""
+
+    nav_name = "exception_list"
+    http_method_names = ("post",)
+    ACTIONS = ("claim", "release", "reassign", "resolve", "dismiss", "retry", "comment")
+
+    def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if action not in self.ACTIONS:
+            raise Http404("No such action")
+        user = request.user
+        case = ExceptionCase.objects.filter(pk=pk).only("pk", "owner_role").first()
+        if case is None:
+            raise Http404("No such exception")
+        if not services.exception_may_act(exception=case, user=user):
+            raise PermissionDenied(
+                f"Exception {pk} belongs to {case.get_owner_role_display()}; only that role or an admin may act on it."
+            )
+        level, text, bound = messages.SUCCESS, "", {}
+        try:
+            if action == "claim":
+                result = services.exception_claim(exception_id=pk, user=user)
+                level = messages.SUCCESS if result.won else messages.WARNING
+                text = result.message
+            elif action == "release":
+                services.exception_release(exception_id=pk, user=user)
+                text = "Released: the exception is back in the queue."
+            elif action == "reassign":
+                form = forms.ReassignForm(request.POST, users=selectors.role_members(role=case.owner_role))
+                if not form.is_valid():
+                    raise services.ExceptionActionError("Choose someone holding the owning role.")
+                case = services.exception_reassign(exception_id=pk, user=user, to_user=form.cleaned_data["to_user"])
+                text = f"Assigned to {case.assignee.get_username()}."
+            elif action == "resolve":
+                form = bound["resolve_form"] = forms.ResolveForm(request.POST)
+                if not form.is_valid():
+                    raise services.ExceptionActionError(_form_errors(form))
+                services.exception_resolve(exception_id=pk, user=user, code=form.cleaned_data["code"],
+                                           note=form.cleaned_data["note"],
+                                           resolved_amount=form.cleaned_data["resolved_amount"])
+                text = "Resolved."
+            elif action == "dismiss":
+                form = bound["dismiss_form"] = forms.DismissForm(request.POST)
+                if not form.is_valid():
+                    raise services.ExceptionActionError("Say why the exception is dismissed.")
+                services.exception_dismiss(exception_id=pk, user=user, reason=form.cleaned_data["reason"])
+                text = "Dismissed."
+            elif action == "retry":
+                services.exception_retry(exception_id=pk, user=user)
+                text = "The failed step is queued again; the exception closes by itself once it succeeds."
+            elif action == "comment":
+                form = forms.CommentForm(request.POST)
+                if not form.is_valid():
+                    raise services.ExceptionActionError("The comment is empty.")
+                services.exception_comment(exception_id=pk, user=user, note=form.cleaned_data["note"])
+                text = "Comment added."
+            bound = {}  # a step that worked shows fresh forms
+        except services.ExceptionActionError as error:
+            level, text = messages.ERROR, str(error)
+
+        if not request.htmx:
+            messages.add_message(request, level, text)
+            return HttpResponseRedirect(reverse("exception_detail", args=[pk]))
+        message = {"level": level, "tags": messages.DEFAULT_TAGS[level], "text": text}
+        current = parse_qs(urlsplit(request.headers.get("HX-Current-URL", "")).query)
+        context = counters_context(request, counter_roles(request, current))
+        context["message"] = message
+        if request.POST.get("view") == "row":
+            table = tables.ExceptionTable(selectors.exception_list().filter(pk=pk), request=request)
+            context["table"] = table
+            return render(request, "exceptions/includes/row_response.html", context)
+        case = selectors.exception_get(pk=pk)
+        context.update(panel_context(request, case, **bound))
+        return render(request, "exceptions/includes/panel.html", context)
+
+
+def _form_errors(form) -> str:
+    return " ".join(f"{form.fields[name].label if name in form.fields else ''}: {' '.join(errors)}".lstrip(": ")
+                    for name, errors in form.errors.items())
+
+
+class ExceptionBulkView(RoleRequiredMixin, View):
+    """POST /exceptions/bulk/: claim, release or resolve the ticked exceptions; reports per id."""
+
+    nav_name = "exception_list"
+    http_method_names = ("post",)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = forms.BulkForm(request.POST)
+        outcomes, error = [], ""
+        if not form.is_valid():
+            error = _form_errors(form)
+        else:
+            data, ids = form.cleaned_data, form.cleaned_data["ids"]
+            if data["action"] == "claim":
+                outcomes = services.exception_bulk_claim(exception_ids=ids, user=request.user)
+            elif data["action"] == "release":
+                outcomes = services.exception_bulk_release(exception_ids=ids, user=request.user)
+            elif not data["code"] or not data["note"].strip():
+                error = "To resolve in bulk, choose a resolution and write a note."
+            else:
+                outcomes = services.exception_bulk_resolve(exception_ids=ids, user=request.user,
+                                                           code=data["code"], note=data["note"])
+        done = sum(1 for o in outcomes if o.ok)
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            else:
+                messages.info(request, f"{done} of {len(outcomes)} done.")
+                for outcome in outcomes:
+                    if not outcome.ok:
+                        messages.warning(request, outcome.message)
+            target = request.POST.get("next", "")
+            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+                target = reverse("exception_list")
+            return HttpResponseRedirect(target)
+        response = render(request, "exceptions/includes/bulk_result.html",
+                          {"outcomes": outcomes, "done": done, "error": error}, status=200)
+        if outcomes:
+            response["HX-Trigger"] = "exceptionsChanged"
+        return response
+
+
+class RunbookView(RoleRequiredMixin, TemplateView):
+    """Generated from the rule registry: the handover document for CX, operations, finance."""
+
+    nav_name = "runbook"
+    template_name = "exceptions/runbook.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["entries"] = selectors.runbook_entries()
+        return context
+
+
+class ExceptionSettingsView(RoleRequiredMixin, TemplateView):
+    """Admin: per type SLA, thresholds and enabled flag (defaults shown)."""
+
+    nav_name = "exception_settings"
+    template_name = "exceptions/settings.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        bound = kwargs.get("bound")
+        context["forms"] = [
+            bound if bound is not None and bound.rule.code == rule.code else forms.TypeSettingForm(rule=rule)
+            for rule in rules(include_disabled=True)
+        ]
+        return context
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        code = request.POST.get("type_code", "")
+        rule = next((r for r in rules(include_disabled=True) if r.code == code), None)
+        if rule is None:
+            messages.error(request, f"Unknown exception type {code!r}.")
+            return self.render_to_response(self.get_context_data(), status=400)
+        form = forms.TypeSettingForm(request.POST, rule=rule)
+        if form.is_valid():
+            try:
+                services.exception_settings_update(
+                    type_code=code, user=request.user, sla_minutes=form.cleaned_data["sla_minutes"],
+                    thresholds=form.thresholds(), is_enabled=form.cleaned_data["is_enabled"],
+                )
+            except services.ExceptionActionError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"Saved the settings of “{rule.title}”.")
+                return HttpResponseRedirect(f"{reverse('exception_settings')}#type-{code}")
+        return self.render_to_response(self.get_context_data(bound=form), status=400)
