@@ -9,7 +9,9 @@ gthread worker) and sends the filtered, sorted queue pages a Monday-morning team
 open from 8 concurrent logged-in clients (each its own session and role).
 
 Server time is the time inside the WSGI app per request (recorded by the server
-process), so the figures exclude the clients' own work on this 2-core machine. The last
+processes: one per core, one request at a time each, as gunicorn's sync workers), so the
+figures exclude the clients' own work on this 2-core machine and the wait in the socket
+backlog (client latency, printed too, includes that wait). The last
 line printed is one JSON object with the figures; the target is p95 < 150 ms.
 ``BENCH_EXCEPTIONS`` (default 100000) and ``BENCH_REQUESTS`` (per client, default 40)
 set the size.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,6 +40,11 @@ CLIENTS = 8
 BENCH_DB = "returnsync_bench_web"
 PASSWORD = "bench-password-1"
 TARGET_P95_MS = 150
+# The server as deployed on this 2-core box: one worker process per core, each running one
+# request at a time (gunicorn's sync workers); requests beyond that wait in the socket
+# backlog, which the client latency shows and the server time does not.
+SERVER_PROCESSES = int(os.environ.get("BENCH_SERVER_PROCESSES", str(os.cpu_count() or 2)))
+SERVER_THREADS = int(os.environ.get("BENCH_SERVER_THREADS", "1"))
 
 
 def _populate(rng: random.Random) -> dict:
@@ -100,14 +108,14 @@ def _queries(rng: random.Random, role: str, data: dict) -> list[str]:
     types = data["types"].get(role) or [t for ts in data["types"].values() for t in ts]
     shapes = [
         "",
-        "?status=open&sort=due_at",
+        "?sort=due_at",
         "?status=claimed&assignee=me&sort=-opened_at",
         "?sla=breached&sort=due_at",
-        f"?type={rng.choice(types)}&status=open&sort=-severity",
+        f"?type_code={rng.choice(types)}&status=open&sort=-severity",
         f"?q={rng.choice(data['terms'])}",
         "?status=open&sort=due_at&page=40",
         "?assignee=unassigned&sla=due_soon&sort=due_at",
-        f"?type={rng.choice(types)}&age=7d&system=zigzag&sort=-opened_at&page=3",
+        f"?type_code={rng.choice(types)}&age=older&system=zigzag&sort=-opened_at&page=3",
     ]
     return [base + rng.choice(shapes) for _ in range(REQUESTS_PER_CLIENT)]
 
@@ -182,8 +190,10 @@ def main() -> None:
         connections.close_all()
 
         times_file = tempfile.NamedTemporaryFile(prefix="returnsync-web-times-", delete=False)
-        env = {**os.environ, "BENCH_SERVER_TIMES": times_file.name}
-        server = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, stdout=subprocess.PIPE, text=True)
+        env = {**os.environ, "BENCH_SERVER_TIMES": times_file.name,
+               "BENCH_SERVER_PROCESSES": str(SERVER_PROCESSES), "BENCH_SERVER_THREADS": str(SERVER_THREADS)}
+        server = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, stdout=subprocess.PIPE, text=True,
+                                  start_new_session=True)
         port = server.stdout.readline().strip()
         if not port.isdigit():
             raise RuntimeError("web server did not start")
@@ -210,8 +220,8 @@ def main() -> None:
               f"server p50 {figures['server_p50_ms']} ms, p95 {figures['server_p95_ms']} ms, "
               f"p99 {figures['server_p99_ms']} ms; client p95 {figures['client_p95_ms']} ms")
     finally:
-        if server is not None:
-            server.terminate()
+        if server is not None:  # the server and its forked workers: one process group
+            os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=10)
         cleanup()
     print(json.dumps(figures))

@@ -32,15 +32,23 @@ def exception_list() -> QuerySet[ExceptionCase]:
 
 
 def exception_search_q(value: str) -> Q:
-    """The ``q`` box: TikTok order id, TikTok or portal return id, a tracking number, a zip
-    (exact matches, case ignored for tracking numbers)."""
+    """The ``q`` box: TikTok order id, TikTok or portal return id, a tracking number, a zip.
+
+    Exact matches only, each answered by an index: a tracking number is looked up in the
+    returns that carry it (either system's, as given or upper-cased) and matches the
+    exceptions on those orders.
+    """
+    from returnsync.models import MarketplaceReturn, PortalReturn
+
     value = value.strip()
     if not value:
         return Q()
     q = Q(order_ref=value) | Q(return_ref=value) | Q(portal_ref=value) | Q(buyer_postal_code=value)
-    if " " not in value:  # one of the space-separated tracking numbers, whole
-        q |= (Q(tracking_numbers__iexact=value) | Q(tracking_numbers__istartswith=f"{value} ")
-              | Q(tracking_numbers__iendswith=f" {value}") | Q(tracking_numbers__icontains=f" {value} "))
+    if " " not in value:
+        spellings = {value, value.upper()}
+        q |= Q(order_ref__in=MarketplaceReturn.objects.filter(tracking_number__in=spellings).values("order_ref"))
+        q |= Q(order_ref__in=PortalReturn.objects.filter(tracking_number__in=spellings).exclude(order_ref="")
+               .values("order_ref"))
     return q
 
 
