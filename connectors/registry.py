@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.utils.module_loading import import_string
 
 # Idempotent functions creating each connector's django-q2 schedules (poll, retries).
-SCHEDULE_SETUP = ("connectors.tiktok_shop.tasks.schedules_ensure",)
+SCHEDULE_SETUP = ("connectors.tiktok_shop.tasks.schedules_ensure", "exceptions_app.tasks.schedules_ensure")
 
 # System → function(event_id=...) queueing the processing of one stored inbound event.
 INBOUND_PROCESSORS = {"tiktok_shop": "connectors.tiktok_shop.webhooks.inbound_event_enqueue"}
