@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Abs

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.db.models import Exists, OuterRef, Q, Subquery
 

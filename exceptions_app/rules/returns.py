@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace, Upper
@@ -13,7 +13,7 @@ from exceptions_app.rules.query import (
     LINKED_TIKTOK_COLUMNS, PORTAL_COLUMNS, TERMINAL_STAGES, TIKTOK_COLUMNS, UNRETURNED_STAGES, jsonable,
     portal_finding, scoped, tiktok_side, tracking_numbers,
 )
-from returnsync.choices import JobStatus, Stage, System, WriteBackAction
+from returnsync.choices import Stage, System, WriteBackAction
 from returnsync.roles import Role
 
 # TikTok return types that send no parcel back (nothing for a portal to do).

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.db.models import OuterRef, Q, Subquery
 
