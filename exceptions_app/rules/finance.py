@@ -138,13 +138,17 @@ class RefundLag(Rule):
         from returnsync.models import PortalReturn, Refund
 
         lag = int(self.threshold("lag_hours"))
-        succeeded = Refund.objects.filter(status=RefundStatus.SUCCEEDED)
+        # Uncorrelated sets (hashed once) rather than a probe per return: refunds rarely name
+        # both sides, so an index on either column can look useless to the planner.
+        succeeded = Refund.objects.filter(status=RefundStatus.SUCCEEDED).order_by()
+        refunded_portal = succeeded.filter(portal_return__isnull=False).values("portal_return_id")
+        refunded_tiktok = succeeded.filter(marketplace_return__isnull=False).values("marketplace_return_id")
         rows = (
             scoped(PortalReturn.objects.all(), scope)
             .filter(received_at__lte=now - timedelta(hours=lag), stage__in=OPEN_STAGES)
             .filter(Q(marketplace_return__isnull=True) | Q(marketplace_return__stage__in=OPEN_STAGES))
-            .filter(~Exists(succeeded.filter(portal_return=OuterRef("pk"))))
-            .filter(~Exists(succeeded.filter(marketplace_return=OuterRef("marketplace_return_id"))))
+            .exclude(pk__in=refunded_portal)
+            .exclude(marketplace_return_id__in=refunded_tiktok)
             .values(*PORTAL_COLUMNS, *LINKED_TIKTOK_COLUMNS)
         )
         for row in rows:

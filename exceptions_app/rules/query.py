@@ -49,7 +49,9 @@ def jsonable(value: Any) -> Any:
 
 
 def scoped(queryset: QuerySet, scope: Scope, field: str = "order_ref") -> QuerySet:
-    """Restrict to the scope's TikTok orders (no-op for the full pass)."""
+    """Restrict to the scope's TikTok orders (no-op for the full pass). Drops the model's
+    default ordering: detection needs none, and it would steer the planner to that index."""
+    queryset = queryset.order_by()
     if scope.is_full:
         return queryset
     return queryset.filter(**{f"{field}__in": sorted(scope.order_refs)})
