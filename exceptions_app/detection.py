@@ -14,7 +14,7 @@ per type, in one transaction:
   rule's ``clears`` agrees;
 - the full pass also marks SLA breaches.
 
-Every step writes ``ExceptionActivity`` rows with ``bulk_create``; no per-row ``save()``.
+Every step writes ``ExceptionActivity`` rows in bulk (one prepared INSERT); no per-row ``save()``.
 A concurrent pass racing on the one-active-case constraint is absorbed (the other pass's
 case stands).
 """
@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -47,6 +47,44 @@ CASE_COLUMNS = ("id", "subject_key", "status", "fingerprint", "evidence", "title
 ANCHORS = {"order_ref": 64, "return_ref": 64, "portal_ref": 64, "tracking_numbers": 250,
            "buyer_postal_code": 20, "system": 20}
 LINKS = ("connection_id", "marketplace_return_id", "portal_return_id", "write_back_id", "inbound_event_id")
+
+
+def _rows_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """INSERT many new rows as one prepared statement (``executemany``), values adapted once
+    per column type: ``bulk_create`` compiles SQL per value, which is most of a pass that
+    opens thousands of cases. The primary keys are not read back."""
+    if not objs:
+        return
+    ops = connection.ops
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    adapters = []
+    for f in fields:
+        if isinstance(f, models.JSONField):
+            adapters.append(lambda v, f=f: ops.adapt_json_value(v, f.encoder))
+        elif isinstance(f, models.DateTimeField):
+            adapters.append(ops.adapt_datetimefield_value)
+        elif isinstance(f, models.DecimalField):
+            adapters.append(lambda v, f=f: ops.adapt_decimalfield_value(v, f.max_digits, f.decimal_places))
+        else:
+            adapters.append(None)
+    names = [f.attname for f in fields]
+    now = timezone.now()
+    for obj in objs:  # what save() would have filled in
+        for f in fields:
+            if getattr(f, "auto_now", False) or (getattr(f, "auto_now_add", False) and getattr(obj, f.attname) is None):
+                setattr(obj, f.attname, now)
+    rows = [
+        tuple(value if adapt is None or value is None else adapt(value)
+              for value, adapt in zip((getattr(obj, name) for name in names), adapters))
+        for obj in objs
+    ]
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        ops.quote_name(model._meta.db_table), ", ".join(ops.quote_name(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, 2000):
+            cursor.executemany(sql, chunk)
 
 
 def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
@@ -112,7 +150,7 @@ def _rule_apply(*, rule: Rule, scope: Scope, now: datetime) -> dict[str, int]:
     gone = [case for key, case in active.items() if key not in findings and rule.clears(case=case, now=now)]
     counts["auto_resolved"] = _cases_auto_resolve(cases=gone, now=now, activities=activities)
 
-    ExceptionActivity.objects.bulk_create(activities, batch_size=CHUNK)
+    _rows_insert(ExceptionActivity, activities)
     return counts
 
 
@@ -220,7 +258,14 @@ def _cases_create(*, cases: list[ExceptionCase], now: datetime, activities: list
         return 0
     try:
         with transaction.atomic():
-            created = ExceptionCase.objects.bulk_create(cases, batch_size=CHUNK)
+            _rows_insert(ExceptionCase, cases)
+        # The ids: this pass's own cases are the active ones of the type opened at ``now``.
+        code = cases[0].type_code
+        ids = dict(ExceptionCase.objects.filter(type_code=code, status__in=ACTIVE, opened_at=now)
+                   .values_list("subject_key", "id"))
+        for case in cases:
+            case.pk = ids[case.subject_key]
+        created = cases
     except IntegrityError:
         # A concurrent pass opened some of these first: keep its cases, add the rest one by one.
         created = []
@@ -234,7 +279,7 @@ def _cases_create(*, cases: list[ExceptionCase], now: datetime, activities: list
                 case.pk = None
     activities.extend(
         ExceptionActivity(exception_id=case.pk, verb=ActivityVerb.OPENED, to_status=ExceptionStatus.OPEN,
-                          data={"evidence": case.evidence}, created_at=now)
+                          note=case.title, created_at=now)
         for case in created
     )
     return len(created)
@@ -306,5 +351,5 @@ def cases_mark_breached(*, now: datetime | None = None) -> dict[str, int]:
                     exception_id=pk, verb=ActivityVerb.BREACHED, from_status=status, to_status=status,
                     note="Past its SLA due time.", created_at=now,
                 ))
-        ExceptionActivity.objects.bulk_create(activities, batch_size=CHUNK)
+        _rows_insert(ExceptionActivity, activities)
     return dict(counts)
