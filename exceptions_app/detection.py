@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from contextlib import nullcontext
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
@@ -102,9 +103,12 @@ def detection_run(*, scope: Scope, now: datetime | None = None, rules: Iterable[
     now = now or timezone.now()
     selected = [rule for rule in (configured_rules() if rules is None else rules) if rule.enabled]
     counts: dict[str, dict[str, int]] = {}
-    for rule in selected:
-        with transaction.atomic():
-            counts[rule.code] = _rule_apply(rule=rule, scope=scope, now=now)
+    # The full pass commits type by type (short write locks); an incremental pass is small:
+    # one transaction, one commit.
+    with transaction.atomic() if not scope.is_full else nullcontext():
+        for rule in selected:
+            with transaction.atomic():
+                counts[rule.code] = _rule_apply(rule=rule, scope=scope, now=now)
     if scope.is_full:
         for code, breached in cases_mark_breached(now=now).items():
             counts.setdefault(code, _zero())["breached"] = breached

@@ -175,11 +175,13 @@ class RefundOutsidePortal(Rule):
                       "refunded, start recovery with the buyer and note it here.")
 
     def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
-        from returnsync.models import PortalReturn, Refund, WriteBack
+        from returnsync.models import Connection, PortalReturn, Refund, WriteBack
 
+        # The TikTok connections as literal ids: the per-return probe needs no join.
+        tiktok = list(Connection.objects.filter(kind=System.TIKTOK_SHOP).values_list("pk", flat=True))
         tiktok_refunds = Refund.objects.filter(
             marketplace_return=OuterRef("marketplace_return_id"), status=RefundStatus.SUCCEEDED,
-            connection__kind=System.TIKTOK_SHOP,
+            connection_id__in=tiktok,
         ).order_by("-refunded_at", "-id")
         released_by_us = WriteBack.objects.filter(
             marketplace_return=OuterRef("marketplace_return_id"), action__in=REFUND_RELEASING_ACTIONS,
