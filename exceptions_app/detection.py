@@ -51,9 +51,9 @@ LINKS = ("connection_id", "marketplace_return_id", "portal_return_id", "write_ba
 
 
 def _rows_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
-    """INSERT many new rows as one prepared statement (``executemany``), values adapted once
-    per column type: ``bulk_create`` compiles SQL per value, which is most of a pass that
-    opens thousands of cases. The primary keys are not read back."""
+    """INSERT many new rows (``COPY`` on PostgreSQL, one prepared statement stepped per row
+    on SQLite), values adapted once per column type: ``bulk_create`` compiles SQL per value,
+    which was most of a pass that opens thousands of cases. Primary keys are not read back."""
     if not objs:
         return
     ops = connection.ops
@@ -79,11 +79,15 @@ def _rows_insert(model: type[models.Model], objs: Sequence[models.Model]) -> Non
               for value, adapt in zip((getattr(obj, name) for name in names), adapters))
         for obj in objs
     ]
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        ops.quote_name(model._meta.db_table), ", ".join(ops.quote_name(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
+    table = ops.quote_name(model._meta.db_table)
+    columns = ", ".join(ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # COPY: rows streamed, formatted in C
+            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
         for chunk in _chunks(rows, 2000):
             cursor.executemany(sql, chunk)
 
