@@ -76,7 +76,7 @@ def _rows_insert(model: type[models.Model], objs: Sequence[models.Model]) -> Non
                 setattr(obj, f.attname, now)
     rows = [
         tuple(value if adapt is None or value is None else adapt(value)
-              for value, adapt in zip((getattr(obj, name) for name in names), adapters))
+              for value, adapt in zip((getattr(obj, name) for name in names), adapters, strict=True))
         for obj in objs
     ]
     table = ops.quote_name(model._meta.db_table)
@@ -211,12 +211,13 @@ def _cases_refresh(*, cases: list[ExceptionCase], findings: dict[str, Finding], 
             ))
         for name, value in values.items():
             setattr(case, name, value)
-        case.last_detected_at = now
+        case.last_detected_at = case.updated_at = now
         changed.append(case)
     for chunk in _chunks(unchanged, 900):
         ExceptionCase.objects.filter(pk__in=chunk).update(last_detected_at=now)
     if changed:
-        fields = [*ANCHORS, *LINKS, "title", "evidence", "fingerprint", "amount", "currency", "last_detected_at"]
+        fields = [*ANCHORS, *LINKS, "title", "evidence", "fingerprint", "amount", "currency", "last_detected_at",
+                  "updated_at"]
         ExceptionCase.objects.bulk_update(changed, fields, batch_size=CHUNK)
     return len(unchanged) + len(changed)
 
@@ -254,7 +255,7 @@ def _cases_open(*, rule: Rule, findings: list[Finding], now: datetime,
         if last is not None and last["status"] == ExceptionStatus.AUTO_RESOLVED:
             case = ExceptionCase(pk=last["id"], status=ExceptionStatus.OPEN, reopen_count=last["reopen_count"] + 1,
                                  closed_at=None, closed_by=None, assignee=None, claimed_at=None, breached_at=None,
-                                 last_detected_at=now, due_at=due_at, **values)
+                                 last_detected_at=now, updated_at=now, due_at=due_at, **values)
             to_reopen.append(case)
             continue
         to_create.append(ExceptionCase(
@@ -303,7 +304,7 @@ def _cases_reopen(*, cases: list[ExceptionCase], now: datetime, activities: list
     if not cases:
         return 0
     fields = ["status", "reopen_count", "closed_at", "closed_by", "assignee", "claimed_at", "breached_at",
-              "last_detected_at", "due_at", *ANCHORS, *LINKS, "title", "evidence", "fingerprint", "amount", "currency"]
+              "last_detected_at", "updated_at", "due_at", *ANCHORS, *LINKS, "title", "evidence", "fingerprint", "amount", "currency"]
     reopened: list[ExceptionCase] = []
     try:
         with transaction.atomic():

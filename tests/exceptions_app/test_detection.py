@@ -189,3 +189,15 @@ def test_a_concurrent_pass_that_opened_the_case_first_wins_without_error():
     assert ExceptionCase.objects.filter(subject_key=theirs.subject_key).get().title == theirs.title
     assert ExceptionCase.objects.filter(subject_key=other.subject_key).exists()
     assert [a.exception_id for a in activities] == [other.pk]
+
+
+def test_command_for_given_orders_and_refuses_no_scope(capsys):
+    from django.core.management.base import CommandError
+
+    a = mismatched()
+    mismatched()  # another order, not in scope
+    call_command("detect_exceptions", "--order", a.order_ref, "--json")
+    assert '"opened": 1' in capsys.readouterr().out
+    assert list(ExceptionCase.objects.values_list("order_ref", flat=True)) == [a.order_ref]
+    with pytest.raises(CommandError):
+        call_command("detect_exceptions")
