@@ -117,8 +117,12 @@ def detection_run(*, scope: Scope, now: datetime | None = None, rules: Iterable[
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL random_page_cost = 1.1")
         for rule in selected:
-            with transaction.atomic():
-                counts[rule.code] = _rule_apply(rule=rule, scope=scope, now=now)
+            try:
+                with transaction.atomic():
+                    counts[rule.code] = _rule_apply(rule=rule, scope=scope, now=now)
+            except Exception as error:  # noqa: BLE001 — one broken type (say a bad threshold) must not stop the others
+                logger.exception("detection of %s failed", rule.code)
+                counts[rule.code] = {**_zero(), "error": f"{type(error).__name__}: {error}"[:500]}
     if scope.is_full:
         for code, breached in cases_mark_breached(now=now).items():
             counts.setdefault(code, _zero())["breached"] = breached
@@ -130,8 +134,14 @@ def counts_total(counts: dict[str, dict[str, int]]) -> dict[str, int]:
     total = _zero()
     for per_type in counts.values():
         for key, value in per_type.items():
-            total[key] = total.get(key, 0) + value
+            if isinstance(value, int):
+                total[key] = total.get(key, 0) + value
     return total
+
+
+def counts_errors(counts: dict[str, dict]) -> dict[str, str]:
+    """The types whose detection failed in this pass, with the error."""
+    return {code: per_type["error"] for code, per_type in counts.items() if per_type.get("error")}
 
 
 # --- one rule ------------------------------------------------------------------------------

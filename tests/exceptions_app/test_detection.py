@@ -201,3 +201,13 @@ def test_command_for_given_orders_and_refuses_no_scope(capsys):
     assert list(ExceptionCase.objects.values_list("order_ref", flat=True)) == [a.order_ref]
     with pytest.raises(CommandError):
         call_command("detect_exceptions")
+
+
+def test_a_type_with_a_broken_threshold_fails_alone_and_the_run_says_so():
+    ExceptionTypeSetting.objects.create(type_code="refund_lag", thresholds={"lag_hours": "three days"})
+    mismatched()
+    result = detect_full()
+    assert result["types"]["tracking_mismatch"]["opened"] == 1
+    assert "ValueError" in result["types"]["refund_lag"]["error"]
+    run_row = SyncRun.objects.get(job="detect_full")
+    assert run_row.status == SyncRunStatus.FAILED and run_row.error.startswith("refund_lag: ValueError")
