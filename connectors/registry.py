@@ -10,6 +10,7 @@ from django.utils.module_loading import import_string
 SCHEDULE_SETUP = (
     "connectors.tiktok_shop.tasks.schedules_ensure",
     "connectors.zigzag.tasks.schedules_ensure",
+    "exceptions_app.tasks.schedules_ensure",
     "exceptions_app.notify_tasks.schedules_ensure",
 )
 

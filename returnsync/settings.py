@@ -198,7 +198,10 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 # Called (after commit) with the TikTok order ids whose returns a sync just changed:
 # see returnsync.services.changes_notify.
-RETURN_CHANGE_LISTENERS: list[str] = ["connectors.zigzag.services.mirror_for_orders"]
+RETURN_CHANGE_LISTENERS: list[str] = [
+    "connectors.zigzag.services.mirror_for_orders",  # mirror new TikTok returns into ZigZag at once
+    "exceptions_app.tasks.detect_changed",  # incremental exception detection
+]
 
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "returnsync@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
