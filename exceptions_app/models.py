@@ -111,13 +111,16 @@ class ExceptionCase(TimeStamped):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "owner_role", "due_at"], name="exc_queue_idx"),
+            # A role's queue and its counters (status, assignee, due time) from the index alone.
+            models.Index(fields=["status", "owner_role", "due_at", "assignee"], name="exc_queue_idx"),
             models.Index(fields=["type_code", "status"], name="exc_type_status_idx"),
             models.Index(fields=["subject_key"], name="exc_subject_idx"),
             models.Index(fields=["order_ref"], name="exc_order_ref_idx"),
             models.Index(fields=["return_ref"], name="exc_return_ref_idx"),
             models.Index(fields=["assignee", "status"], name="exc_assignee_idx"),
             models.Index(fields=["due_at", "id"], name="exc_default_ordering_idx"),
+            models.Index(fields=["buyer_postal_code"], name="exc_postal_code_idx"),
+            models.Index(fields=["portal_ref"], name="exc_portal_ref_idx"),
         ]
 
     def __str__(self) -> str:
