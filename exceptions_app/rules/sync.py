@@ -9,10 +9,18 @@ from django.db.models import OuterRef, Q, Subquery
 from exceptions_app.choices import Severity, SubjectKind
 from exceptions_app.rules.base import Finding, Rule, Scope, register
 from exceptions_app.rules.query import jsonable, tracking_numbers
-from returnsync.choices import InboundStatus, JobStatus
+from returnsync.choices import InboundStatus, JobStatus, WriteBackAction
 from returnsync.roles import Role
 
 ERROR_CHARS = 2000
+
+
+# Write-back action → the rule that raises its failure (with the business consequence).
+OWNED_BY_OTHER_RULES = (
+    WriteBackAction.CREATE_PORTAL_RETURN,  # portal_bypass: the return is not in the portal
+    WriteBackAction.APPROVE_RECEIVED_PACKAGE,  # status_drift: TikTok still shows it unreturned
+    WriteBackAction.UPDATE_INVENTORY,  # restock_latency: the stock is not back on sale
+)
 
 
 @register
@@ -38,7 +46,9 @@ class SyncFailure(Rule):
     def _dead_write_backs(self, scope: Scope) -> Iterable[Finding]:
         from returnsync.models import WriteBack
 
-        queryset = WriteBack.objects.filter(status=JobStatus.DEAD)
+        # A dead write-back whose consequence another rule owns is that rule's exception
+        # (it links the write-back, so Retry is there): one fault, one exception.
+        queryset = WriteBack.objects.filter(status=JobStatus.DEAD).exclude(action__in=OWNED_BY_OTHER_RULES)
         if not scope.is_full:
             refs = sorted(scope.order_refs)
             queryset = queryset.filter(Q(marketplace_return__order_ref__in=refs) | Q(portal_return__order_ref__in=refs))

@@ -106,7 +106,8 @@ def test_restock_latency_auto_resolves_once_stock_is_confirmed():
 
 
 def test_sync_failure_fires_for_a_dead_write_back_and_a_dead_letter():
-    write_back = WriteBackFactory(status=JobStatus.DEAD, attempts=8, last_error="HTTP 500", last_http_status=500)
+    write_back = WriteBackFactory(status=JobStatus.DEAD, action="approve_refund", attempts=8, last_error="HTTP 500",
+                                  last_http_status=500)
     mr = MarketplaceReturnFactory()
     event = InboundEventFactory(status=InboundStatus.FAILED, subject_ref=mr.return_id, error="KeyError: 'data'")
     by_kind = {case.subject_kind: case for case in detect("sync_failure")}
@@ -119,13 +120,20 @@ def test_sync_failure_fires_for_a_dead_write_back_and_a_dead_letter():
 
 
 def test_sync_failure_not_for_retrying_or_processed():
-    WriteBackFactory(status=JobStatus.RETRYING, attempts=3)
+    WriteBackFactory(status=JobStatus.RETRYING, action="approve_refund", attempts=3)
     InboundEventFactory(status=InboundStatus.PROCESSED)
     assert detect("sync_failure") == []
 
 
+@pytest.mark.parametrize("action", ["create_portal_return", "approve_received_package", "update_inventory"])
+def test_sync_failure_leaves_a_dead_step_to_the_rule_owning_its_consequence(action):
+    # portal_bypass, status_drift and restock_latency raise these (linking the write-back).
+    WriteBackFactory(status=JobStatus.DEAD, action=action, attempts=8)
+    assert detect("sync_failure") == []
+
+
 def test_sync_failure_auto_resolves_after_a_successful_retry():
-    write_back = WriteBackFactory(status=JobStatus.DEAD, attempts=8)
+    write_back = WriteBackFactory(status=JobStatus.DEAD, action="approve_refund", attempts=8)
     event = InboundEventFactory(status=InboundStatus.FAILED)
     detect("sync_failure")
     write_back.status = JobStatus.SUCCEEDED
