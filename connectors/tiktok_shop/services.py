@@ -55,6 +55,10 @@ REJECT_DECISIONS = {
 }
 # TikTok's answers meaning "this is already done": the write-back has succeeded.
 DONE_CODES = frozenset({25020010, 25020011})
+# Answers meaning "not yet" for a decision: TikTok learns of a delivery from the carrier,
+# often after the warehouse has scanned the parcel, so "cannot approve receipt" now may
+# succeed on a later attempt; the write-back retries on its backoff instead of dying.
+NOT_YET_CODES = {"APPROVE_RECEIVED_PACKAGE": frozenset({25011013})}
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 # A write-back left ``running`` longer than this (its worker died) may be claimed again.
@@ -203,6 +207,8 @@ def writeback_run(*, write_back_id: int, client=None) -> WriteBack:
             write_back.last_error = ""
             summary = f"TikTok: {payload.get('decision')} already done ({exc.code})"
         else:
+            if exc.code in NOT_YET_CODES.get(payload.get("decision"), ()):
+                exc.retryable = True
             _fail(write_back, exc, timezone.now())
             summary = f"TikTok rejected {payload.get('decision')}: {write_back.last_error[:200]}"
     except Exception as exc:  # noqa: BLE001 — connection errors and the like, after the client's own retries

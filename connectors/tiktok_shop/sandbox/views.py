@@ -216,7 +216,9 @@ def _decision(request, app, shop, *, return_id, kind):
         response, status = {"code": 0, "message": "Success", "data": {}}, 200
     except sm.DecisionError as exc:
         response, status = {"code": exc.code, "message": exc.message}, 404 if exc.code == sm.RETURN_NOT_FOUND else 200
-    if key:
+    # Only an applied decision is remembered: a refusal changed nothing, so the same key may
+    # be sent again once the return's state allows it (what a write-back retry does).
+    if key and response["code"] == 0:
         try:
             with transaction.atomic():
                 SandboxIdempotency.objects.create(shop=shop, key=key, operation=operation,

@@ -109,6 +109,24 @@ def test_rate_limited_write_back_retries_later_then_succeeds(shop):
     assert decisions(conn, mreturn) == ["APPROVE_RECEIVED_PACKAGE"]
 
 
+def test_receipt_before_tiktok_knows_of_the_delivery_retries_until_it_does(shop):
+    conn, client = shop
+    order = sandbox.create_order(conn, lines=[{"sku_id": "17001", "seller_sku": "TEE", "sale_price": "24.00"}],
+                                 notify=False)
+    ret = sandbox.create_return(conn, order_id=order["id"], status="BUYER_SHIPPED_ITEM", notify=False)
+    return_refetch(connection=conn, return_id=ret["return_id"], client=client)
+    mreturn = MarketplaceReturn.objects.get(connection=conn, return_id=ret["return_id"])
+    # The warehouse scanned the parcel; the carrier has not told TikTok yet.
+    wb = writeback_queue_decision(marketplace_return=mreturn, decision="APPROVE_RECEIVED_PACKAGE")
+    first = writeback_run(write_back_id=wb.pk, client=client)
+    assert first.status == JobStatus.RETRYING and first.last_api_code == "25011013"
+    sandbox.advance_return(conn, ret["return_id"], to_status="BUYER_SHIPPED_ITEM",
+                           next_actions=["SELLER_RESPOND_RECEIVE_PACKAGE"], notify=False)
+    WriteBack.objects.filter(pk=wb.pk).update(next_attempt_at=timezone.now())  # its retry time has come
+    assert writeback_run(write_back_id=wb.pk, client=client).status == JobStatus.SUCCEEDED
+    assert decisions(conn, mreturn) == ["APPROVE_RECEIVED_PACKAGE"]
+
+
 def test_a_final_error_is_dead_and_so_is_a_used_up_retry_budget(shop):
     conn, client = shop
     mreturn = received_return(conn, client)
