@@ -1,7 +1,8 @@
 """Settings, read from the environment with safe local defaults.
 
 Environment: DATABASE_URL, REDIS_URL, SECRET_KEY, FIELD_ENCRYPTION_KEY, ALLOWED_HOSTS,
-CSRF_TRUSTED_ORIGINS, DEBUG, DJANGO_ENV (``production`` hardens everything), EMAIL_*.
+CSRF_TRUSTED_ORIGINS, DEBUG, DJANGO_ENV (``production`` hardens everything), EMAIL_*,
+RETURNSYNC_BASE_URL (where the dashboard is reached; links in e-mails).
 A local run needs none of them: secrets for development are generated once into the
 git-ignored ``var/`` folder.
 """
@@ -43,6 +44,8 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or dev_secret(VAR_DIR, "secret_key", g
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# The dashboard's address as people reach it: digest e-mails link to exceptions with it.
+RETURNSYNC_BASE_URL = os.environ.get("RETURNSYNC_BASE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
