@@ -61,6 +61,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("return_list", "Returns", ALL_ROLES),
     NavItem("refund_list", "Refunds", _roles(Role.FINANCE, Role.CX)),
     NavItem("finance", "Finance", _roles(Role.FINANCE)),
+    NavItem("runbook", "Runbook", ALL_ROLES),
     NavItem("bundle_list", "Bundles", _roles(Role.OPERATIONS, Role.FINANCE)),
     NavItem("warehouse_list", "Warehouses", _roles(Role.OPERATIONS)),
     NavItem("inventory_list", "Restock", _roles(Role.OPERATIONS)),
@@ -70,7 +71,6 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("sync_health", "Sync health", _roles()),
     NavItem("inbound_list", "Inbound events", _roles()),
     NavItem("apicall_list", "API calls", _roles()),
-    NavItem("runbook", "Runbook", ALL_ROLES),
     NavItem("exception_settings", "Exception settings", _roles()),
 )
 
