@@ -16,7 +16,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from returnsync.choices import InboundStatus, JobStatus, RefundStatus, Stage, System, badge_color
+from returnsync.choices import InboundStatus, JobStatus, RefundStatus, Stage, System, WriteBackAction, badge_color
 from returnsync.models import (
     ApiCall,
     BundleComponent,
@@ -103,6 +103,13 @@ def return_timeline(*, marketplace_return: MarketplaceReturn) -> QuerySet[Return
         .select_related("actor", "portal_return__connection")
         .order_by("occurred_at", "id")
     )
+
+
+def return_mirror_attempts(*, marketplace_return: MarketplaceReturn) -> QuerySet[WriteBack]:
+    """The write-backs that create this return in a portal (mirroring), newest first: their
+    status and last error say why a return is not in the portal yet."""
+    return marketplace_return.write_backs.filter(action=WriteBackAction.CREATE_PORTAL_RETURN).select_related(
+        "connection").order_by("-created_at")
 
 
 def return_refunds(*, marketplace_return: MarketplaceReturn) -> QuerySet[Refund]:

@@ -47,6 +47,8 @@ class ReturnDetailView(RoleRequiredMixin, TemplateView):
             order=marketplace_return.order,
             portals=portals,
             refunds=list(selectors.return_refunds(marketplace_return=marketplace_return)),
+            mirror_attempts=[] if portals else list(
+                selectors.return_mirror_attempts(marketplace_return=marketplace_return)),
             timeline=list(selectors.return_timeline(marketplace_return=marketplace_return)),
             exceptions=list(selectors.return_exceptions(marketplace_return=marketplace_return)),
             exception_pages=selectors.url_or_none("exception_detail", 0) is not None,

@@ -171,3 +171,15 @@ def test_finance_refund_amount_is_not_a_reason_to_fail(client_for_role):
         authorized_refund=None, partial_refund_amount=Decimal("5.00"), received_at=timezone.now()
     )
     assert client_for_role(Role.FINANCE).get(reverse("finance")).status_code == 200
+
+
+def test_return_page_says_why_a_return_is_not_in_the_portal(client_for_role):
+    from returnsync.choices import JobStatus
+    from tests.factories import MarketplaceReturnFactory, PortalConnectionFactory, WriteBackFactory
+
+    ret = MarketplaceReturnFactory()
+    WriteBackFactory(marketplace_return=ret, connection=PortalConnectionFactory(), action="create_portal_return",
+                     status=JobStatus.DEAD, last_error="ZigZag refused: unknown SKU TEE-RED")
+    body = client_for_role(Role.CX).get(reverse("return_detail", args=[ret.pk])).content.decode()
+    assert "No portal record is linked to this return yet." in body
+    assert "Not mirrored: ZigZag refused: unknown SKU TEE-RED" in body
