@@ -31,16 +31,13 @@ import random
 import resource
 import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import django_setup, setup_database  # noqa: E402
 
 RETURNS = int(os.environ.get("BENCH_RETURNS", "200000"))
 CHANGED = int(os.environ.get("BENCH_CHANGED", "1000"))
@@ -50,57 +47,6 @@ FAULTS = ("portal_bypass", "orphan_portal_return", "status_drift", "tracking_mis
           "refund_mismatch", "partial_refund", "refund_lag", "refund_outside_portal",
           "bundle_component_unmapped", "restock_latency", "sync_failure")
 TARGET_FULL_S, TARGET_INCREMENTAL_S, TARGET_MEMORY_MB = 15.0, 1.0, 400.0
-
-
-# --- database setup (as bench/ingest.py) ---------------------------------------------------
-
-
-def _setup_database() -> tuple[str, callable]:
-    url = os.environ.get("DATABASE_URL", "")
-    tmp = tempfile.mkdtemp(prefix="returnsync-bench-detect-")
-    os.environ["RETURNSYNC_VAR_DIR"] = tmp
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        parsed = urlparse(url)
-        admin_url = urlunparse(parsed._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-        os.environ["DATABASE_URL"] = urlunparse(parsed._replace(path=f"/{BENCH_DB}"))
-
-        def cleanup() -> None:
-            import shutil
-
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            shutil.rmtree(tmp, ignore_errors=True)
-
-        return "postgresql", cleanup
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-
-    def cleanup() -> None:
-        import shutil
-
-        from django.db import connections
-
-        connections.close_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    return "sqlite", cleanup
-
-
-def _django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "returnsync.settings")
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    warnings.filterwarnings("ignore", message="No directory at")
-    import django
-
-    django.setup()
 
 
 # --- bulk rows ------------------------------------------------------------------------------
@@ -382,11 +328,11 @@ def _max_rss_mb() -> float:
 
 def main() -> None:
     if sys.argv[1:] == ["--generate"]:
-        _django()
+        django_setup()
         print(json.dumps(_generate()))
         return
-    label, cleanup = _setup_database()
-    _django()
+    label, cleanup = setup_database(BENCH_DB)
+    django_setup()
     try:
         from django.core.management import call_command
 
