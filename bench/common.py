@@ -97,7 +97,7 @@ def serve() -> None:
         def _work(self, request, client_address) -> None:
             try:
                 self.finish_request(request, client_address)
-            except Exception:  # noqa: BLE001 — what socketserver does: report, keep serving
+            except Exception:
                 self.handle_error(request, client_address)
             finally:
                 self.shutdown_request(request)
@@ -107,7 +107,7 @@ def serve() -> None:
     server = PooledWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
     app = get_wsgi_application()
     if os.environ.get("BENCH_SERVER_TIMES"):  # diagnostics: time spent inside the app, per request
-        times = open(os.environ["BENCH_SERVER_TIMES"], "a", buffering=1)  # noqa: SIM115
+        times = open(os.environ["BENCH_SERVER_TIMES"], "a", buffering=1)
         inner = app
 
         def app(environ, start_response):

@@ -37,7 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import django_setup, setup_database  # noqa: E402
+from common import django_setup, setup_database
 
 RETURNS = int(os.environ.get("BENCH_RETURNS", "200000"))
 CHANGED = int(os.environ.get("BENCH_CHANGED", "1000"))

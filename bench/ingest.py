@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import django_setup, serve, setup_database  # noqa: E402
+from common import django_setup, serve, setup_database
 
 PAGES = int(os.environ.get("BENCH_PAGES", "200"))
 PAGE_SIZE = 50

@@ -32,7 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import django_setup, serve, setup_database  # noqa: E402
+from common import django_setup, serve, setup_database
 
 EXCEPTIONS = int(os.environ.get("BENCH_EXCEPTIONS", "100000"))
 REQUESTS_PER_CLIENT = int(os.environ.get("BENCH_REQUESTS", "40"))
@@ -189,8 +189,9 @@ def main() -> None:
                 cursor.execute("ANALYZE")
         connections.close_all()
 
-        times_file = tempfile.NamedTemporaryFile(prefix="returnsync-web-times-", delete=False)
-        env = {**os.environ, "BENCH_SERVER_TIMES": times_file.name,
+        times_fd, times_path = tempfile.mkstemp(prefix="returnsync-web-times-")
+        os.close(times_fd)
+        env = {**os.environ, "BENCH_SERVER_TIMES": times_path,
                "BENCH_SERVER_PROCESSES": str(SERVER_PROCESSES), "BENCH_SERVER_THREADS": str(SERVER_THREADS)}
         server = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, stdout=subprocess.PIPE, text=True,
                                   start_new_session=True)
@@ -198,10 +199,10 @@ def main() -> None:
         if not port.isdigit():
             raise RuntimeError("web server did not start")
         base_url = f"http://127.0.0.1:{port}"
-        result = _run_clients(base_url, data, times_file.name)
-        with open(times_file.name) as times:
+        result = _run_clients(base_url, data, times_path)
+        with open(times_path) as times:
             server_ms = [float(line.split()[1]) for line in times if line.strip()]
-        os.unlink(times_file.name)
+        os.unlink(times_path)
         figures = {
             "database": label,
             "exceptions": EXCEPTIONS,

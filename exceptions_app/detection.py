@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from contextlib import nullcontext
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 
 from django.db import IntegrityError, connection, models, transaction
@@ -120,7 +120,7 @@ def detection_run(*, scope: Scope, now: datetime | None = None, rules: Iterable[
             try:
                 with transaction.atomic():
                     counts[rule.code] = _rule_apply(rule=rule, scope=scope, now=now)
-            except Exception as error:  # noqa: BLE001 — one broken type (say a bad threshold) must not stop the others
+            except Exception as error:
                 logger.exception("detection of %s failed", rule.code)
                 counts[rule.code] = {**_zero(), "error": f"{type(error).__name__}: {error}"[:500]}
     if scope.is_full:

@@ -13,7 +13,13 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from exceptions_app.choices import ActivityVerb, ExceptionStatus, ResolutionCode, Severity, SubjectKind
+from exceptions_app.choices import (
+    ActivityVerb,
+    ExceptionStatus,
+    ResolutionCode,
+    Severity,
+    SubjectKind,
+)
 from returnsync.choices import System
 from returnsync.models.base import TimeStamped, currency_field, money_field
 from returnsync.roles import Role

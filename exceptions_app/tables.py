@@ -58,7 +58,7 @@ class ExceptionTable(BaseTable):
         model = ExceptionCase
         fields = ()
         empty_text = "No exceptions match."
-        row_attrs = {  # noqa: RUF012
+        row_attrs = {
             "id": lambda record: f"exception-{record.pk}",
             "class": lambda record: "row-breached" if record.is_breached else "",
         }

@@ -7,9 +7,9 @@ on a return and the finance exception's per-line amounts are the same numbers.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Iterable, Sequence
 
 from returnsync.choices import Grade, Stage
 

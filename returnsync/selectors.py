@@ -16,7 +16,15 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from returnsync.choices import InboundStatus, JobStatus, RefundStatus, Stage, System, WriteBackAction, badge_color
+from returnsync.choices import (
+    InboundStatus,
+    JobStatus,
+    RefundStatus,
+    Stage,
+    System,
+    WriteBackAction,
+    badge_color,
+)
 from returnsync.models import (
     ApiCall,
     BundleComponent,
@@ -333,7 +341,6 @@ def exceptions_for_user(*, user, roles) -> QuerySet:
     """Active exceptions this person should look at: claimed by them, or open and owned by
     one of their roles (all roles for admins)."""
     from exceptions_app.choices import ExceptionStatus
-
     from returnsync.roles import Role
 
     mine = Q(status=ExceptionStatus.CLAIMED, assignee=user)
@@ -435,14 +442,13 @@ REFUND_LAG_BUCKETS: tuple[tuple[str, float | None], ...] = (
 )
 
 
-def refund_lag_distribution(*, days: int = 30, now: datetime | None = None) -> list[Bucket]:
-    """How long after warehouse receipt TikTok refunded, for portal returns received in the
-    last ``days`` days; those still waiting are counted by how long they have waited, in
-    a last "not refunded yet" bucket. One query."""
-    from django.db.models import Min, OuterRef, Subquery
 
-    now = now or timezone.now()
-    first_refund = (
+def _tiktok_refunds_of_outer_return():
+    """Succeeded TikTok refunds of the outer row's ``marketplace_return``, grouped by it: a
+    subquery to annotate with an aggregate (first refund time, refunded total)."""
+    from django.db.models import OuterRef
+
+    return (
         Refund.objects.filter(
             marketplace_return=OuterRef("marketplace_return"),
             status=RefundStatus.SUCCEEDED,
@@ -450,9 +456,17 @@ def refund_lag_distribution(*, days: int = 30, now: datetime | None = None) -> l
         )
         .order_by()
         .values("marketplace_return")
-        .annotate(first=Min("refunded_at"))
-        .values("first")
     )
+
+
+def refund_lag_distribution(*, days: int = 30, now: datetime | None = None) -> list[Bucket]:
+    """How long after warehouse receipt TikTok refunded, for portal returns received in the
+    last ``days`` days; those still waiting are counted by how long they have waited, in
+    a last "not refunded yet" bucket. One query."""
+    from django.db.models import Min, Subquery
+
+    now = now or timezone.now()
+    first_refund = _tiktok_refunds_of_outer_return().annotate(first=Min("refunded_at")).values("first")
     rows = (
         PortalReturn.objects.filter(received_at__gte=now - timedelta(days=days))
         .annotate(refunded=Subquery(first_refund))
@@ -597,21 +611,11 @@ def reconciliation_report(
     pending / mismatched against TikTok's succeeded refunds, with the TikTok-refunded and
     portal-expected amounts in each bucket, and how many the warehouse has received.
     Buckets partition the rows, so they always sum to the totals. One query."""
-    from django.db.models import DateTimeField, OuterRef, Subquery
+    from django.db.models import DateTimeField, Subquery
     from django.db.models.functions import TruncDate
 
     tz = timezone.get_current_timezone()
-    tiktok_refunded = (
-        Refund.objects.filter(
-            marketplace_return=OuterRef("marketplace_return"),
-            status=RefundStatus.SUCCEEDED,
-            connection__kind=System.TIKTOK_SHOP,
-        )
-        .order_by()
-        .values("marketplace_return")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
+    tiktok_refunded = _tiktok_refunds_of_outer_return().annotate(total=Sum("amount")).values("total")
     rows = (
         PortalReturn.objects.annotate(
             when=Coalesce(

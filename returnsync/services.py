@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from returnsync.models import BundleComponent, BundleMapping, Connection
+
+if TYPE_CHECKING:
+    from returnsync.money import PartialRefund
 
 
 def connection_set_secrets(
@@ -87,7 +91,7 @@ def bundle_mapping_save(
     return bundle
 
 
-def portal_return_partial_refund_refresh(*, portal_return) -> "PartialRefund | None":
+def portal_return_partial_refund_refresh(*, portal_return) -> PartialRefund | None:
     """Recompute the partial-refund flag of a received portal return and store it.
 
     Flags (``partial_refund_amount`` set, ``partial_refund_detail`` filled) when an item
@@ -96,7 +100,7 @@ def portal_return_partial_refund_refresh(*, portal_return) -> "PartialRefund | N
     first flagging, and every change of amount, on the return's timeline (deduplicated,
     so replays add nothing). Returns the computation when flagged, else None.
     """
-    from returnsync.choices import System, TimelineKind
+    from returnsync.choices import TimelineKind
     from returnsync.money import RECEIVED_STAGES, partial_refund_compute
     from returnsync.timeline import timeline_record
 
@@ -139,7 +143,7 @@ def changes_notify(*, order_refs) -> None:
         for dotted in listeners:
             try:
                 import_string(dotted)(order_refs=refs)
-            except Exception:  # noqa: BLE001 — detection is a backstop pass away; never fail a sync
+            except Exception:
                 logging.getLogger(__name__).exception("change listener %s failed", dotted)
 
     transaction.on_commit(run)
@@ -353,7 +357,7 @@ def connection_test_run(*, connection: Connection) -> ConnectionTestResult:
     try:
         message = import_string(dotted)(connection=connection)
         ok = True
-    except Exception as exc:  # noqa: BLE001 — any failure is shown to the admin, never a 500
+    except Exception as exc:
         ok, message = False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return ConnectionTestResult(ok, str(message), int((time.monotonic() - started) * 1000))
 

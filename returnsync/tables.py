@@ -18,13 +18,13 @@ from django.utils.text import Truncator
 from returnsync.choices import JobStatus
 from returnsync.models import (
     ApiCall,
-    WarehouseMapping,
     BundleMapping,
     Connection,
     InboundEvent,
     InventoryAdjustment,
     MarketplaceReturn,
     Refund,
+    WarehouseMapping,
     WriteBack,
 )
 from returnsync.roles import Role, has_any_role
@@ -143,7 +143,7 @@ class BaseTable(tables.Table):
     export_extra: tuple[str, ...] = ()
 
     class Meta:
-        attrs = {"class": "table"}  # noqa: RUF012 (read by django-tables2, never mutated)
+        attrs = {"class": "table"}
         per_page = 50
 
     def export_exclude(self) -> list[str]:

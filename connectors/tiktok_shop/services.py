@@ -211,7 +211,7 @@ def writeback_run(*, write_back_id: int, client=None) -> WriteBack:
                 exc.retryable = True
             _fail(write_back, exc, timezone.now())
             summary = f"TikTok rejected {payload.get('decision')}: {write_back.last_error[:200]}"
-    except Exception as exc:  # noqa: BLE001 — connection errors and the like, after the client's own retries
+    except Exception as exc:
         _fail(write_back, exc, timezone.now())
         summary = f"{payload.get('decision')} could not reach TikTok: {write_back.last_error[:200]}"
     else:
@@ -332,7 +332,7 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
             }]) or {}
             if data.get("errors"):
                 raise TikTokApiError(f"inventory update errors: {data['errors']}"[:500], retryable=False)
-    except Exception as exc:  # noqa: BLE001 — any failure is recorded on the write-back
+    except Exception as exc:
         if isinstance(exc, RuntimeError):
             exc.retryable = False
         _fail(write_back, exc, timezone.now())

@@ -40,7 +40,7 @@ def poll_returns(*, connection: Connection, run: SyncRun | None = None, client=N
                 counts[outcome] += 1
                 if snapshot.updated_at and (newest is None or snapshot.updated_at > newest):
                     newest = snapshot.updated_at
-    except Exception as exc:  # noqa: BLE001 — the run row shows it
+    except Exception as exc:
         run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"[:5000]
     else:
         run.status = "succeeded"

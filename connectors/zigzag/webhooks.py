@@ -128,7 +128,7 @@ def inbound_event_process(*, event_id: int, client=None) -> InboundEvent:
                                          event_name=parsed.name, occurred_at=parsed.occurred_at)
         if outcome == "stale":
             status = InboundStatus.IGNORED
-    except Exception as exc:  # noqa: BLE001 — dead letter: visible and retryable
+    except Exception as exc:
         logger.warning("ZigZag inbound event %s failed: %s", event_id, exc)
         status, error = InboundStatus.FAILED, f"{type(exc).__name__}: {exc}"[:5000]
     event.status, event.error, event.processed_at = status, error, timezone.now()

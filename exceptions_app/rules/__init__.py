@@ -10,7 +10,7 @@ from datetime import timedelta
 from exceptions_app.rules import finance, operations, returns, sync  # noqa: F401 — registers the rules
 from exceptions_app.rules.base import REGISTRY, Finding, Rule, Scope, register
 
-__all__ = ["REGISTRY", "Finding", "Rule", "Scope", "register", "rule_class", "rules", "rule_for"]
+__all__ = ["REGISTRY", "Finding", "Rule", "Scope", "register", "rule_class", "rule_for", "rules"]
 
 
 def rule_class(code: str) -> type[Rule]:

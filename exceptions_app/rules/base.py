@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 from exceptions_app.choices import Severity, SubjectKind
 from returnsync.roles import Role

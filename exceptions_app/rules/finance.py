@@ -1,16 +1,22 @@
 """Rules about money (finance)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from collections.abc import Iterable
 
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Abs
 
 from exceptions_app.choices import Severity, SubjectKind
 from exceptions_app.rules.base import Finding, Rule, Scope, register
-from exceptions_app.rules.query import LINKED_TIKTOK_COLUMNS, PORTAL_COLUMNS, TERMINAL_STAGES, portal_finding, scoped
+from exceptions_app.rules.query import (
+    LINKED_TIKTOK_COLUMNS,
+    PORTAL_COLUMNS,
+    TERMINAL_STAGES,
+    portal_finding,
+    scoped,
+)
 from returnsync.choices import JobStatus, RefundStatus, Stage, System, WriteBackAction
 from returnsync.roles import Role
 

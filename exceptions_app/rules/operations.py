@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Q, Subquery
 

@@ -1,8 +1,8 @@
 """Rules about a return's journey between TikTok and the portal (CX and operations)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace, Upper
@@ -10,8 +10,16 @@ from django.db.models.functions import Replace, Upper
 from exceptions_app.choices import Severity, SubjectKind
 from exceptions_app.rules.base import Finding, Rule, Scope, register
 from exceptions_app.rules.query import (
-    LINKED_TIKTOK_COLUMNS, PORTAL_COLUMNS, TERMINAL_STAGES, TIKTOK_COLUMNS, UNRETURNED_STAGES, jsonable,
-    portal_finding, scoped, tiktok_side, tracking_numbers,
+    LINKED_TIKTOK_COLUMNS,
+    PORTAL_COLUMNS,
+    TERMINAL_STAGES,
+    TIKTOK_COLUMNS,
+    UNRETURNED_STAGES,
+    jsonable,
+    portal_finding,
+    scoped,
+    tiktok_side,
+    tracking_numbers,
 )
 from returnsync.choices import Stage, System, WriteBackAction
 from returnsync.roles import Role

@@ -1,8 +1,8 @@
 """Rules about the plumbing (admin)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.db.models import OuterRef, Q, Subquery
 

@@ -1,5 +1,10 @@
 """The canonical domain: what both systems said about an order and its returns."""
-from returnsync.models.catalog import BundleComponent, BundleMapping, InventoryAdjustment, WarehouseMapping
+from returnsync.models.catalog import (
+    BundleComponent,
+    BundleMapping,
+    InventoryAdjustment,
+    WarehouseMapping,
+)
 from returnsync.models.connections import Connection
 from returnsync.models.orders import Order, OrderLine, OrderLineComponent
 from returnsync.models.refunds import Refund

@@ -32,7 +32,7 @@ def test_twenty_concurrent_claims_exactly_one_wins():
         try:
             barrier.wait(timeout=30)
             results.append(exception_claim(exception_id=case.pk, user=user))
-        except Exception as error:  # noqa: BLE001 — reported below
+        except Exception as error:
             errors.append(error)
         finally:
             connections.close_all()  # each thread had its own connection

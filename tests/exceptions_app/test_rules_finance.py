@@ -16,8 +16,13 @@ from returnsync.choices import Grade, JobStatus, RefundStatus, Stage
 from returnsync.roles import Role
 from returnsync.services import portal_return_partial_refund_refresh
 from tests.factories import (
-    BundleComponentFactory, BundleMappingFactory, OrderLineFactory, PortalReturnFactory, PortalReturnLineFactory,
-    RefundFactory, WriteBackFactory,
+    BundleComponentFactory,
+    BundleMappingFactory,
+    OrderLineFactory,
+    PortalReturnFactory,
+    PortalReturnLineFactory,
+    RefundFactory,
+    WriteBackFactory,
 )
 
 pytestmark = pytest.mark.django_db

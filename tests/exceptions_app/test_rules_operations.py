@@ -14,8 +14,15 @@ from exceptions_app.rules.base import Scope
 from returnsync.choices import Grade, InboundStatus, JobStatus, Stage
 from returnsync.roles import Role
 from tests.factories import (
-    BundleComponentFactory, BundleMappingFactory, InboundEventFactory, InventoryAdjustmentFactory,
-    MarketplaceReturnFactory, OrderLineFactory, PortalReturnFactory, PortalReturnLineFactory, WriteBackFactory,
+    BundleComponentFactory,
+    BundleMappingFactory,
+    InboundEventFactory,
+    InventoryAdjustmentFactory,
+    MarketplaceReturnFactory,
+    OrderLineFactory,
+    PortalReturnFactory,
+    PortalReturnLineFactory,
+    WriteBackFactory,
 )
 
 pytestmark = pytest.mark.django_db

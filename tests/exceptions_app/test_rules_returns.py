@@ -14,7 +14,11 @@ from exceptions_app.rules.base import Scope
 from returnsync.choices import JobStatus, Stage
 from returnsync.roles import Role
 from tests.factories import (
-    MarketplaceReturnFactory, OrderFactory, PortalConnectionFactory, PortalReturnFactory, WriteBackFactory,
+    MarketplaceReturnFactory,
+    OrderFactory,
+    PortalConnectionFactory,
+    PortalReturnFactory,
+    WriteBackFactory,
 )
 
 pytestmark = pytest.mark.django_db

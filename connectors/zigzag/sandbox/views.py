@@ -34,7 +34,7 @@ def _json(request: HttpRequest) -> dict:
     except ValueError:
         raise ValueError("body is not JSON") from None
     if not isinstance(data, dict):
-        raise ValueError("body is not a JSON object")  # noqa: TRY004
+        raise ValueError("body is not a JSON object")
     return data
 
 

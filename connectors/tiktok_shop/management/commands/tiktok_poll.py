@@ -22,7 +22,7 @@ class Command(BaseCommand):
         for connection in qs:
             try:
                 run = poll_returns(connection=connection)
-            except Exception as exc:  # noqa: BLE001 — recorded on the SyncRun; carry on with the others
+            except Exception as exc:
                 failed = True
                 self.stderr.write(f"{connection}: failed: {exc}")
                 continue
