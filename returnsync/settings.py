@@ -198,7 +198,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 # Called (after commit) with the TikTok order ids whose returns a sync just changed:
 # see returnsync.services.changes_notify.
-RETURN_CHANGE_LISTENERS: list[str] = ["connectors.zigzag.services.mirror_for_orders"]
+RETURN_CHANGE_LISTENERS: list[str] = ["connectors.zigzag.services.mirror_for_orders",
+                                      "exceptions_app.tasks.detect_changed"]
 
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "returnsync@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -1,11 +1,26 @@
 """Rules about stock and SKUs (operations)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import defaultdict
+from datetime import datetime, timedelta
+from collections.abc import Iterable
+
+from django.db.models import Exists, OuterRef, Q, Subquery
 
 from exceptions_app.choices import Severity, SubjectKind
-from exceptions_app.rules.base import Rule, register
+from exceptions_app.rules.base import Finding, Rule, Scope, register
+from exceptions_app.rules.query import LINKED_TIKTOK_COLUMNS, PORTAL_COLUMNS, portal_finding, scoped
+from returnsync.choices import Grade, JobStatus, Stage
 from returnsync.roles import Role
+
+PR = "portal_return__"
+LINE_COLUMNS = ("id", "line_id", "sku", "product_name", "expected_quantity", "received_quantity", "grade",
+                "unit_price", "currency")
+LINE_PORTAL_COLUMNS = tuple(PR + name for name in (*PORTAL_COLUMNS, *LINKED_TIKTOK_COLUMNS))
+
+
+def _line_side(row: dict) -> dict:
+    return {name: row[name] for name in LINE_COLUMNS if name != "id"}
 
 
 @register
@@ -22,6 +37,40 @@ class BundleComponentUnmapped(Rule):
     what_to_check = "The order's lines (a bundle SKU?), the returned SKU, and the bundle mappings page."
     how_to_resolve = ("Add or correct the bundle mapping (components and price shares summing to 1); the "
                       "exception closes on the next pass and the restock follows.")
+
+    def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
+        from returnsync.models import BundleComponent, OrderLine, PortalReturnLine
+
+        order_lines = OrderLine.objects.filter(order=OuterRef("portal_return__order_id"))
+        mapped_bundles = BundleComponent.objects.filter(
+            component_sku=OuterRef(OuterRef("sku")), bundle__is_active=True,
+        ).values("bundle__bundle_sku")
+        rows = list(
+            scoped(PortalReturnLine.objects.all(), scope, PR + "order_ref")
+            .filter(portal_return__order__isnull=False)
+            .exclude(sku="")
+            .exclude(portal_return__stage__in=(Stage.CANCELLED, Stage.REJECTED))
+            .filter(~Exists(order_lines.filter(seller_sku=OuterRef("sku"))))
+            .filter(~Exists(order_lines.filter(seller_sku__in=Subquery(mapped_bundles))))
+            .values(*LINE_COLUMNS, *LINE_PORTAL_COLUMNS, "portal_return__order_id")
+        )
+        if not rows:
+            return
+        # What the order sold, for the evidence: one query over the faulty rows' orders only.
+        sold: dict[int, list[str]] = defaultdict(list)
+        for order_id, sku in (OrderLine.objects.filter(order_id__in={r["portal_return__order_id"] for r in rows})
+                              .order_by("order_id", "line_id").values_list("order_id", "seller_sku")):
+            sold[order_id].append(sku)
+        for row in rows:
+            order_skus = sold[row["portal_return__order_id"]]
+            yield portal_finding(
+                self, row, prefix=PR, subject_kind=SubjectKind.PORTAL_RETURN_LINE, subject_id=row["id"],
+                computed={"returned_sku": row["sku"], "order_skus": order_skus,
+                          "mapped": False},
+                extra={"line": _line_side(row)},
+                title=f"Order {row[PR + 'order_ref']}: returned SKU {row['sku']} is not on the order or a mapped bundle",
+                fingerprint_values=[row["sku"], order_skus],
+            )
 
 
 @register
@@ -41,3 +90,35 @@ class RestockLatency(Rule):
                      "portal's location, and the SKU on TikTok.")
     how_to_resolve = ("Fix the mapping or the SKU and retry the restock; or update stock in Seller Center by "
                       "hand and resolve with \"restocked by hand\".")
+
+    def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
+        from returnsync.models import InventoryAdjustment, PortalReturnLine
+
+        latency = int(self.threshold("latency_hours"))
+        cutoff = now - timedelta(hours=latency)
+        adjustments = InventoryAdjustment.objects.filter(portal_return_line=OuterRef("pk"))
+        latest = adjustments.order_by("-created_at", "-id")
+        rows = (
+            scoped(PortalReturnLine.objects.all(), scope, PR + "order_ref")
+            .filter(grade=Grade.SELLABLE, received_quantity__gt=0)
+            .filter(Q(portal_return__inspected_at__lte=cutoff)
+                    | Q(portal_return__inspected_at__isnull=True, portal_return__received_at__lte=cutoff))
+            .filter(~Exists(adjustments.filter(status=JobStatus.SUCCEEDED)))
+            .values(*LINE_COLUMNS, *LINE_PORTAL_COLUMNS,
+                    adjustment_status=Subquery(latest.values("status")[:1]),
+                    adjustment_error=Subquery(latest.values("last_error")[:1]),
+                    adjustment_write_back=Subquery(latest.values("write_back_id")[:1]))
+        )
+        for row in rows:
+            adjustment = None
+            if row["adjustment_status"] is not None:
+                adjustment = {"status": row["adjustment_status"], "last_error": (row["adjustment_error"] or "")[:2000]}
+            graded_at = row[PR + "inspected_at"] or row[PR + "received_at"]
+            yield portal_finding(
+                self, row, prefix=PR, subject_kind=SubjectKind.PORTAL_RETURN_LINE, subject_id=row["id"],
+                computed={"graded_sellable_at": graded_at, "latency_hours": latency, "restock": adjustment},
+                extra={"line": _line_side(row)},
+                title=f"Order {row[PR + 'order_ref']}: {row['received_quantity']} × {row['sku']} sellable, not restocked",
+                fingerprint_values=[row["sku"], row["received_quantity"], graded_at],
+                write_back_id=row["adjustment_write_back"],
+            )

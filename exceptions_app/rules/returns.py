@@ -1,11 +1,42 @@
 """Rules about a return's journey between TikTok and the portal (CX and operations)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from collections.abc import Iterable
+
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Replace, Upper
 
 from exceptions_app.choices import Severity, SubjectKind
-from exceptions_app.rules.base import Rule, register
+from exceptions_app.rules.base import Finding, Rule, Scope, register
+from exceptions_app.rules.query import (
+    LINKED_TIKTOK_COLUMNS, PORTAL_COLUMNS, TERMINAL_STAGES, TIKTOK_COLUMNS, UNRETURNED_STAGES, jsonable,
+    portal_finding, scoped, tiktok_side, tracking_numbers,
+)
+from returnsync.choices import Stage, System, WriteBackAction
 from returnsync.roles import Role
+
+# TikTok return types that send no parcel back (nothing for a portal to do).
+REFUND_ONLY_TYPES = ("REFUND", "REFUND_ONLY")
+
+
+def _created_before(cutoff: datetime) -> Q:
+    """Created in the source before ``cutoff`` (our own row's time when the source gave none)."""
+    return Q(source_created_at__lte=cutoff) | Q(source_created_at__isnull=True, created_at__lte=cutoff)
+
+
+def _tiktok_finding(rule: Rule, row: dict, *, title: str, computed: dict, fingerprint_values,
+                    **anchors) -> Finding:
+    """A Finding about a TikTok return (the row holds TIKTOK_COLUMNS unprefixed)."""
+    tiktok = tiktok_side(row, "")
+    return Finding(
+        subject_kind=SubjectKind.MARKETPLACE_RETURN, subject_id=row["id"], title=title[:300],
+        evidence={"tiktok": tiktok, "portal": None, "computed": jsonable(computed)},
+        order_ref=row["order_ref"], return_ref=row["return_id"], tracking_numbers=tracking_numbers(row["tracking_number"]),
+        buyer_postal_code=row.get("order__buyer_postal_code") or "", system=row.get("connection__kind") or "",
+        connection_id=row.get("connection_id"), marketplace_return_id=row["id"],
+        fingerprint_values=jsonable(fingerprint_values), **anchors,
+    )
 
 
 @register
@@ -29,6 +60,42 @@ class PortalBypass(Rule):
                       "create the return in the portal by hand with the TikTok return id as its reference. "
                       "The exception closes itself once the portal record is linked.")
 
+    def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
+        from returnsync.models import Connection, MarketplaceReturn, PortalReturn, WriteBack
+
+        if not Connection.objects.filter(kind__in=System.portals(), is_enabled=True).exists():
+            return  # no portal to mirror into: nothing can be missing from it
+        grace = int(self.threshold("grace_minutes"))
+        mirror = WriteBack.objects.filter(
+            marketplace_return=OuterRef("pk"), action=WriteBackAction.CREATE_PORTAL_RETURN,
+        ).order_by("-created_at", "-id")
+        rows = (
+            scoped(MarketplaceReturn.objects.all(), scope)
+            .filter(_created_before(now - timedelta(minutes=grace)))
+            .exclude(stage__in=TERMINAL_STAGES)
+            .exclude(return_type__in=REFUND_ONLY_TYPES)
+            .filter(~Exists(PortalReturn.objects.filter(marketplace_return=OuterRef("pk"))))
+            .filter(~Exists(PortalReturn.objects.filter(return_ref=OuterRef("return_id"))))
+            .values("id", *TIKTOK_COLUMNS, "connection_id", "connection__kind", "order__buyer_postal_code",
+                    mirror_id=Subquery(mirror.values("id")[:1]),
+                    mirror_status=Subquery(mirror.values("status")[:1]),
+                    mirror_attempts=Subquery(mirror.values("attempts")[:1]),
+                    mirror_error=Subquery(mirror.values("last_error")[:1]))
+        )
+        for row in rows:
+            mirror_info = None
+            if row["mirror_id"] is not None:
+                mirror_info = {"status": row["mirror_status"], "attempts": row["mirror_attempts"],
+                               "last_error": (row["mirror_error"] or "")[:2000]}
+            yield _tiktok_finding(
+                self, row, title=f"TikTok return {row['return_id']} (order {row['order_ref']}) missing from the portal",
+                computed={"grace_minutes": grace, "portal_record": None, "mirror": mirror_info,
+                          "why_not_mirrored": (mirror_info or {}).get("last_error")
+                          or ("no mirror attempt recorded" if mirror_info is None else "")},
+                fingerprint_values=[row["return_id"]],
+                write_back_id=row["mirror_id"],
+            )
+
 
 @register
 class OrphanPortalReturn(Rule):
@@ -48,6 +115,29 @@ class OrphanPortalReturn(Rule):
                      "tried), the TikTok order in Seller Center, and the TikTok connection's sync health.")
     how_to_resolve = ("Correct the order reference in the portal (the exception closes on the next sync), "
                       "or dismiss it when the return belongs to another sales channel.")
+
+    def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
+        from returnsync.models import MarketplaceReturn, Order, PortalReturn
+
+        grace = int(self.threshold("grace_minutes"))
+        rows = (
+            scoped(PortalReturn.objects.all(), scope)
+            .filter(marketplace_return__isnull=True, order__isnull=True)
+            .filter(_created_before(now - timedelta(minutes=grace)))
+            .exclude(stage__in=(Stage.CANCELLED, Stage.REJECTED))
+            .filter(~Exists(Order.objects.filter(order_id=OuterRef("order_ref"))))
+            .filter(~Exists(MarketplaceReturn.objects.filter(order_ref=OuterRef("order_ref"))))
+            .filter(Q(return_ref="") | ~Exists(MarketplaceReturn.objects.filter(return_id=OuterRef("return_ref"))))
+            .values(*PORTAL_COLUMNS, *LINKED_TIKTOK_COLUMNS)
+        )
+        for row in rows:
+            tried = {"order_ref": row["order_ref"], "return_ref": row["return_ref"], "order_found": False,
+                     "tiktok_return_found": False, "grace_minutes": grace}
+            yield portal_finding(
+                self, row, computed={"tried": tried},
+                title=f"Portal return {row['external_id']} matches no TikTok order ({row['order_ref'] or 'no order id'})",
+                fingerprint_values=[row["order_ref"], row["return_ref"]],
+            )
 
 
 @register
@@ -69,6 +159,37 @@ class StatusDrift(Rule):
     how_to_resolve = ("Retry the failed write-back from here, or confirm receipt in Seller Center by hand. "
                       "The exception closes itself when TikTok reports the package received.")
 
+    def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
+        from returnsync.models import PortalReturn, WriteBack
+
+        after = int(self.threshold("after_minutes"))
+        receipt = WriteBack.objects.filter(
+            marketplace_return=OuterRef("marketplace_return_id"), action=WriteBackAction.APPROVE_RECEIVED_PACKAGE,
+        ).order_by("-created_at", "-id")
+        rows = (
+            scoped(PortalReturn.objects.all(), scope)
+            .filter(marketplace_return__isnull=False, received_at__lte=now - timedelta(minutes=after),
+                    stage__in=(Stage.RECEIVED, Stage.INSPECTED, Stage.REFUNDED, Stage.CLOSED),
+                    marketplace_return__stage__in=UNRETURNED_STAGES)
+            .values(*PORTAL_COLUMNS, *LINKED_TIKTOK_COLUMNS,
+                    wb_id=Subquery(receipt.values("id")[:1]), wb_status=Subquery(receipt.values("status")[:1]),
+                    wb_attempts=Subquery(receipt.values("attempts")[:1]),
+                    wb_error=Subquery(receipt.values("last_error")[:1]))
+        )
+        for row in rows:
+            write_back = None
+            if row["wb_id"] is not None:
+                write_back = {"status": row["wb_status"], "attempts": row["wb_attempts"],
+                              "last_error": (row["wb_error"] or "")[:2000]}
+            yield portal_finding(
+                self, row, computed={"after_minutes": after, "receipt_write_back": write_back},
+                title=(f"Order {row['order_ref']}: received at the warehouse, TikTok still shows "
+                       f"{row['marketplace_return__raw_status'] or row['marketplace_return__stage']}"),
+                fingerprint_values=[row["marketplace_return__raw_status"], row["marketplace_return__next_action"],
+                                    row["received_at"]],
+                write_back_id=row["wb_id"],
+            )
+
 
 @register
 class TrackingMismatch(Rule):
@@ -85,6 +206,32 @@ class TrackingMismatch(Rule):
     what_to_check = "Both tracking numbers and carriers side by side, and which one the carrier shows moving."
     how_to_resolve = ("Correct the wrong system (usually the portal label) or note which parcel is real; "
                       "the exception closes when both agree.")
+
+    def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
+        from returnsync.models import PortalReturn
+
+        def normalised(field: str):
+            return Upper(Replace(F(field), Value(" "), Value("")))
+
+        rows = (
+            scoped(PortalReturn.objects.all(), scope)
+            .filter(marketplace_return__isnull=False)
+            .exclude(tracking_number="").exclude(marketplace_return__tracking_number="")
+            .exclude(stage__in=(Stage.CANCELLED, Stage.REJECTED))
+            .annotate(portal_tracking=normalised("tracking_number"),
+                      tiktok_tracking=normalised("marketplace_return__tracking_number"))
+            .exclude(portal_tracking=F("tiktok_tracking"))
+            .values(*PORTAL_COLUMNS, *LINKED_TIKTOK_COLUMNS)
+        )
+        for row in rows:
+            tiktok_number, portal_number = row["marketplace_return__tracking_number"], row["tracking_number"]
+            yield portal_finding(
+                self, row,
+                computed={"tiktok_tracking": tiktok_number, "portal_tracking": portal_number,
+                          "tiktok_carrier": row["marketplace_return__carrier"], "portal_carrier": row["carrier"]},
+                title=f"Order {row['order_ref']}: TikTok tracking {tiktok_number} ≠ portal {portal_number}",
+                fingerprint_values=[tiktok_number, portal_number],
+            )
 
 
 @register
@@ -104,3 +251,21 @@ class ApprovalDeadline(Rule):
     what_to_check = "The request (reason, amount, evidence photos) in Seller Center and the deadline shown here."
     how_to_resolve = ("Approve or reject the request in Seller Center before the deadline. The exception "
                       "closes itself once TikTok no longer waits for the seller.")
+
+    def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
+        from returnsync.models import MarketplaceReturn
+
+        warn = int(self.threshold("warn_hours"))
+        rows = (
+            scoped(MarketplaceReturn.objects.all(), scope)
+            .filter(stage=Stage.REQUESTED, next_action_deadline__isnull=False,
+                    next_action_deadline__lte=now + timedelta(hours=warn))
+            .values("id", *TIKTOK_COLUMNS, "connection_id", "connection__kind", "order__buyer_postal_code")
+        )
+        for row in rows:
+            deadline = row["next_action_deadline"]
+            yield _tiktok_finding(
+                self, row, computed={"deadline": deadline, "warn_hours": warn, "lapsed": deadline <= now},
+                title=f"TikTok return {row['return_id']}: respond before {deadline:%Y-%m-%d %H:%M} UTC",
+                fingerprint_values=[row["return_id"], deadline],
+            )
