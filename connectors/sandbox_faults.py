@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from connectors.tiktok_shop.sandbox import api as tiktok_api
 from connectors.tiktok_shop.sandbox import state as sm
+from connectors.tiktok_shop.sandbox.scenario import FAULT_SCENARIO_REASON
 from connectors.tiktok_shop.sandbox.models import SandboxOrder
 from connectors.zigzag.sandbox import api as zigzag_api
 from connectors.zigzag.sandbox.models import ZigZagReturn, ZigZagWebhook
@@ -141,7 +142,8 @@ def _tiktok_return(sc: Scenario, mode: str, n: int, order: dict, *, ago: timedel
     """A buyer's request ``ago``, approved a minute later (the label stage) unless ``approved`` is False."""
     return_id = _return_id(sc, mode, n)
     data = tiktok_api.create_return(sc.app, order_id=order["id"], return_id=return_id, return_type=return_type,
-                                    create_time=sc.ts(ago), notify=notify and not approved)
+                                    create_time=sc.ts(ago), notify=notify and not approved,
+                                    return_reason_text=f"{FAULT_SCENARIO_REASON} ({mode})")
     if approved:
         data = tiktok_api.advance_return(sc.app, return_id, to_status=sm.AWAITING_BUYER_SHIP,
                                          update_time=sc.ts(ago) + 60, notify=notify)

@@ -17,6 +17,7 @@ from connectors.tiktok_shop.sandbox import api as tiktok_api
 from connectors.tiktok_shop.sandbox import scenario as tiktok_scenario
 from connectors.tiktok_shop.sandbox import state as tiktok_state
 from connectors.zigzag.sandbox import api
+from connectors.tiktok_shop.sandbox.models import SandboxReturn
 from connectors.zigzag.sandbox.models import ZigZagReturn
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,11 @@ def traffic_tick(connection, *, rng: random.Random, advance: int = 4) -> dict:
     tiktok = tiktok_connection_for(connection)
     moved = 0
     # Returns of the fault scenario (connectors.sandbox_faults) keep the state they were given.
+    scenario_returns = SandboxReturn.objects.filter(
+        data__return_reason_text__startswith=tiktok_scenario.FAULT_SCENARIO_REASON).values("return_id")
     open_returns = list(ZigZagReturn.objects.filter(account=account).exclude(status=api.GRADED)
-                        .exclude(customer__has_key="fault").order_by("updated_at")[:40])
+                        .exclude(customer__has_key="fault").exclude(reference__in=scenario_returns)
+                        .order_by("updated_at")[:40])
     rng.shuffle(open_returns)
     for ret in open_returns[:advance]:
         if ret.status == api.LABEL_CREATED:
