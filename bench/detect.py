@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -141,7 +141,7 @@ class Table:
 
     def add(self, **values) -> None:
         row = []
-        for name, default, conv in zip(self.names, self.defaults, self.convert):
+        for name, default, conv in zip(self.names, self.defaults, self.convert, strict=True):
             value = values.get(name, default)
             row.append(value if conv is None or value is None else conv(value))
         self.rows.append(tuple(row))

@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from exceptions_app.detection import counts_total, detection_run
+from exceptions_app.detection import counts_errors, counts_total, detection_run
 from exceptions_app.rules.base import Scope
 from returnsync.choices import SyncRunStatus
 from returnsync.models import SyncRun
@@ -61,7 +61,11 @@ def _run(*, run: SyncRun, scope: Scope) -> dict:
     summary = {**counts_total(counts), "types": counts}
     if not scope.is_full:
         summary["orders"] = len(scope.order_refs)
-    SyncRun.objects.filter(pk=run.pk).update(status=SyncRunStatus.SUCCEEDED, finished_at=timezone.now(), counts=summary)
+    errors = counts_errors(counts)
+    error = "; ".join(f"{code}: {message}" for code, message in errors.items())
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRunStatus.FAILED if errors else SyncRunStatus.SUCCEEDED, finished_at=timezone.now(),
+        counts=summary, error=error[:2000])
     return summary
 
 

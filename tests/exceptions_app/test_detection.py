@@ -168,3 +168,46 @@ def test_command_and_schedule(capsys):
     assert "tracking_mismatch" in out and "opened 1" in out
     schedules_ensure_all()
     assert Schedule.objects.filter(func="exceptions_app.tasks.detect_full", minutes=5).count() == 1
+
+
+def test_a_concurrent_pass_that_opened_the_case_first_wins_without_error():
+    from exceptions_app.detection import _cases_create
+
+    mismatched()
+    run()
+    theirs = ExceptionCase.objects.get()
+    now = timezone.now()
+    duplicate = ExceptionCase(type_code=theirs.type_code, subject_kind=theirs.subject_kind,
+                              subject_id=theirs.subject_id, subject_key=theirs.subject_key,
+                              owner_role=theirs.owner_role, title="ours", opened_at=now, last_detected_at=now)
+    other_pr = mismatched()
+    other = ExceptionCase(type_code=theirs.type_code, subject_kind=theirs.subject_kind, subject_id=other_pr.pk,
+                          subject_key=f"portal_return:{other_pr.pk}", owner_role=theirs.owner_role, title="new",
+                          opened_at=now, last_detected_at=now)
+    activities = []
+    assert _cases_create(cases=[duplicate, other], now=now, activities=activities) == 1
+    assert ExceptionCase.objects.filter(subject_key=theirs.subject_key).get().title == theirs.title
+    assert ExceptionCase.objects.filter(subject_key=other.subject_key).exists()
+    assert [a.exception_id for a in activities] == [other.pk]
+
+
+def test_command_for_given_orders_and_refuses_no_scope(capsys):
+    from django.core.management.base import CommandError
+
+    a = mismatched()
+    mismatched()  # another order, not in scope
+    call_command("detect_exceptions", "--order", a.order_ref, "--json")
+    assert '"opened": 1' in capsys.readouterr().out
+    assert list(ExceptionCase.objects.values_list("order_ref", flat=True)) == [a.order_ref]
+    with pytest.raises(CommandError):
+        call_command("detect_exceptions")
+
+
+def test_a_type_with_a_broken_threshold_fails_alone_and_the_run_says_so():
+    ExceptionTypeSetting.objects.create(type_code="refund_lag", thresholds={"lag_hours": "three days"})
+    mismatched()
+    result = detect_full()
+    assert result["types"]["tracking_mismatch"]["opened"] == 1
+    assert "ValueError" in result["types"]["refund_lag"]["error"]
+    run_row = SyncRun.objects.get(job="detect_full")
+    assert run_row.status == SyncRunStatus.FAILED and run_row.error.startswith("refund_lag: ValueError")
