@@ -46,8 +46,8 @@ from django.utils import timezone
 
 from connectors.tiktok_shop.sandbox import api as tiktok_api
 from connectors.tiktok_shop.sandbox import state as sm
-from connectors.tiktok_shop.sandbox.scenario import FAULT_SCENARIO_REASON
 from connectors.tiktok_shop.sandbox.models import SandboxOrder
+from connectors.tiktok_shop.sandbox.scenario import FAULT_SCENARIO_REASON
 from connectors.zigzag.sandbox import api as zigzag_api
 from connectors.zigzag.sandbox.models import ZigZagReturn, ZigZagWebhook
 
@@ -482,7 +482,13 @@ def subject(entry: Injected, *, zigzag) -> tuple[str, int] | None:
     """(subject kind, id) of the exception ``entry`` must raise, in our tables now; None when
     our side has not (yet) got the subject, or for a clean return."""
     from returnsync.choices import WriteBackAction
-    from returnsync.models import InboundEvent, MarketplaceReturn, PortalReturn, PortalReturnLine, WriteBack
+    from returnsync.models import (
+        InboundEvent,
+        MarketplaceReturn,
+        PortalReturn,
+        PortalReturnLine,
+        WriteBack,
+    )
 
     if entry.expect == "marketplace_return":
         pk = MarketplaceReturn.objects.filter(return_id=entry.return_id).values_list("pk", flat=True).first()

@@ -66,7 +66,7 @@ def test_tiktok_that_ignores_a_decision_answers_success_and_records_nothing(sand
 
 @pytest.mark.django_db(transaction=True)
 def test_zigzag_history_in_the_past_and_its_authorised_refund_reach_our_portal_return(sandboxes):
-    tiktok, zigzag = sandboxes
+    _, zigzag = sandboxes
     now = timezone.now()
     ret, _ = zigzag_sandbox.create_return(zigzag, reference="WEB-1", order_reference="5700", currency="USD",
                                           items=[{"sku": "MUG", "quantity": 2, "unit_price": "12.00"}],

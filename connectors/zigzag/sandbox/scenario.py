@@ -16,8 +16,8 @@ from decimal import Decimal
 from connectors.tiktok_shop.sandbox import api as tiktok_api
 from connectors.tiktok_shop.sandbox import scenario as tiktok_scenario
 from connectors.tiktok_shop.sandbox import state as tiktok_state
-from connectors.zigzag.sandbox import api
 from connectors.tiktok_shop.sandbox.models import SandboxReturn
+from connectors.zigzag.sandbox import api
 from connectors.zigzag.sandbox.models import ZigZagReturn
 
 log = logging.getLogger(__name__)

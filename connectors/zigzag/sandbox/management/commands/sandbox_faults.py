@@ -9,7 +9,9 @@ Idempotent per seed: the same ids are found, not created again.
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors import sandbox_faults
-from connectors.tiktok_shop.sandbox.management.commands.sandbox_seed import DEFAULT_CONNECTION as TIKTOK_NAME
+from connectors.tiktok_shop.sandbox.management.commands.sandbox_seed import (
+    DEFAULT_CONNECTION as TIKTOK_NAME,
+)
 from connectors.zigzag.sandbox.scenario import DEFAULT_CONNECTION as ZIGZAG_NAME
 
 
