@@ -51,6 +51,7 @@ from connectors.tiktok_shop.sandbox.scenario import FAULT_SCENARIO_REASON
 from connectors.zigzag.sandbox import api as zigzag_api
 from connectors.zigzag.sandbox.models import ZigZagReturn, ZigZagWebhook
 
+MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 LOCATION = "ZZ-LDN-1"
@@ -184,7 +185,7 @@ def _linked(sc: Scenario, mode: str, n: int, lines: list[dict], *, ago: timedelt
     order = _order(sc, mode, n, lines, ago=ago + 2 * DAY)
     tiktok_return = _tiktok_return(sc, mode, n, order, ago=ago, approved=approved)
     zz = _zigzag_return(sc, mode, reference=tiktok_return["return_id"], order_reference=order["id"],
-                        items=_zigzag_items(order, tiktok_return, sku_for=sku_for), ago=ago - 5 * timedelta(minutes=1))
+                        items=_zigzag_items(order, tiktok_return, sku_for=sku_for), ago=ago - 5 * MINUTE)
     return order, tiktok_return, zz
 
 
@@ -203,17 +204,26 @@ def _entry(mode: str, n: int, *, order_id: str = "", return_id: str = "", portal
                     sku=sku, event_id=event_id, expect=expect, note=note, created=created)
 
 
+def _tiktok_entry(sc: Scenario, mode: str, n: int, *, expect: str, note: str, portal: bool = True,
+                  sku: str = "") -> Injected:
+    """The manifest entry of a fault built on a TikTok order and return; ``created`` is False
+    when that order is already in the sandbox (the caller then leaves it as it is)."""
+    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
+    return _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id if portal else "",
+                  sku=sku, expect=expect, note=note, created=not _exists(sc, order_id))
+
+
 # --- the twelve modes ----------------------------------------------------------------------
 
 
 def inject_portal_bypass(sc: Scenario, n: int) -> Injected:
     mode = "portal_bypass"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, expect="marketplace_return",
-                   note="delivered on TikTok's own label 1 h ago, never through the portal")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="marketplace_return", portal=False,
+        note="delivered on TikTok's own label 1 h ago, never through the portal")
+    if not entry.created:
         return entry
+    return_id = entry.return_id
     order = _order(sc, mode, n, [_sku(sc, mode, n)])
     # Only the final state is announced: by the time we hear of it, it is past the mirror's stages.
     _tiktok_return(sc, mode, n, order, ago=3 * HOUR, notify=False)
@@ -240,12 +250,11 @@ def inject_orphan_portal_return(sc: Scenario, n: int) -> Injected:
 
 def inject_status_drift(sc: Scenario, n: int) -> Injected:
     mode = "status_drift"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id,
-                   expect="portal_return", note="scanned 6 h ago; TikTok ignores the received-package call")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="portal_return", note="scanned 6 h ago; TikTok ignores the received-package call")
+    if not entry.created:
         return entry
+    return_id = entry.return_id
     tiktok_api.add_faults(sc.app, ignore_decisions=[return_id])
     _, _, zz = _linked(sc, mode, n, [_sku(sc, mode, n)], ago=2 * DAY)
     _received(sc, zz, return_id, ago=6 * HOUR)
@@ -254,12 +263,11 @@ def inject_status_drift(sc: Scenario, n: int) -> Injected:
 
 def inject_tracking_mismatch(sc: Scenario, n: int) -> Injected:
     mode = "tracking_mismatch"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id,
-                   expect="portal_return", note="TikTok's return tracking ≠ the ZigZag label the mirror created")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="portal_return", note="TikTok's return tracking ≠ the ZigZag label the mirror created")
+    if not entry.created:
         return entry
+    return_id = entry.return_id
     order = _order(sc, mode, n, [_sku(sc, mode, n)], ago=2 * DAY)
     _tiktok_return(sc, mode, n, order, ago=DAY)
     # The buyer ships with TikTok's own label (TikTok makes up its tracking number).
@@ -269,31 +277,30 @@ def inject_tracking_mismatch(sc: Scenario, n: int) -> Injected:
 
 def inject_refund_mismatch(sc: Scenario, n: int) -> Injected:
     mode = "refund_mismatch"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id,
-                   expect="portal_return", note="ZigZag authorises 5.00 less than the price; TikTok refunds price + tax")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="portal_return",
+        note="ZigZag authorises 5.00 less than the price; TikTok refunds price + tax")
+    if not entry.created:
         return entry
+    return_id = entry.return_id
     item = _sku(sc, mode, n, price="40.00")
     _, _, zz = _linked(sc, mode, n, [item], ago=DAY)
     _received(sc, zz, return_id, ago=HOUR)
-    zigzag_api.grade(sc.account, zz.return_id, grades={item["seller_sku"]: "SELLABLE"}, at=sc.at(50 * timedelta(minutes=1)))
+    zigzag_api.grade(sc.account, zz.return_id, grades={item["seller_sku"]: "SELLABLE"}, at=sc.at(50 * MINUTE))
     zigzag_api.authorise_refund(sc.account, zz.return_id, amounts={item["seller_sku"]: "35.00"},
-                                at=sc.at(45 * timedelta(minutes=1)))
+                                at=sc.at(45 * MINUTE))
     return entry
 
 
 def inject_partial_refund(sc: Scenario, n: int) -> Injected:
     mode = "partial_refund"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
     short = n % 2 == 1
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id,
-                   expect="portal_return",
-                   note="one of two items missing from the parcel" if short else "the item failed grading (damaged)")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="portal_return",
+        note="one of two items missing from the parcel" if short else "the item failed grading (damaged)")
+    if not entry.created:
         return entry
+    return_id = entry.return_id
     lines = [_sku(sc, mode, n, 0), _sku(sc, mode, n, 1, price="16.00")] if short else [_sku(sc, mode, n)]
     _, _, zz = _linked(sc, mode, n, lines, ago=DAY)
     if short:
@@ -301,23 +308,21 @@ def inject_partial_refund(sc: Scenario, n: int) -> Injected:
     else:
         _received(sc, zz, return_id, ago=HOUR)
         zigzag_api.grade(sc.account, zz.return_id, grades={lines[0]["seller_sku"]: "DAMAGED"},
-                         at=sc.at(50 * timedelta(minutes=1)))
+                         at=sc.at(50 * MINUTE))
     return entry
 
 
 def inject_bundle_component_unmapped(sc: Scenario, n: int) -> Injected:
     mode = "bundle_component_unmapped"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
     parts = [_sku(sc, mode, n, 1, price="15.00"), _sku(sc, mode, n, 2, price="15.00")]
     bundle = {**_sku(sc, mode, n, 0, price="27.00", name=f"Fault scenario bundle {n}"),
               "combined_listing_skus": [{"sku_id": p["sku_id"], "sku_count": 1, "product_id": p["product_id"],
                                          "seller_sku": p["seller_sku"]} for p in parts]}
     bundle["seller_sku"] = bundle["seller_sku"].replace("FLT-", "FLT-BUNDLE-")
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id,
-                   sku=parts[0]["seller_sku"], expect="portal_return_line",
-                   note=f"order sold bundle {bundle['seller_sku']} (no mapping); ZigZag has component {parts[0]['seller_sku']}")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="portal_return_line", sku=parts[0]["seller_sku"],
+        note=f"order sold bundle {bundle['seller_sku']} (no mapping); ZigZag has component {parts[0]['seller_sku']}")
+    if not entry.created:
         return entry
     _linked(sc, mode, n, [bundle], ago=DAY, sku_for={bundle["seller_sku"]: parts[0]["seller_sku"]})
     return entry
@@ -343,14 +348,13 @@ def inject_refund_lag(sc: Scenario, n: int) -> Injected:
 
 def inject_restock_latency(sc: Scenario, n: int) -> Injected:
     mode = "restock_latency"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
     item = _sku(sc, mode, n)
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id,
-                   sku=item["seller_sku"], expect="portal_return_line",
-                   note="graded sellable 6 h ago; TikTok's inventory API is unavailable for the SKU")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="portal_return_line", sku=item["seller_sku"],
+        note="graded sellable 6 h ago; TikTok's inventory API is unavailable for the SKU")
+    if not entry.created:
         return entry
+    return_id = entry.return_id
     tiktok_api.add_faults(sc.app, unavailable_skus=[item["sku_id"]])
     _, _, zz = _linked(sc, mode, n, [item], ago=2 * DAY)
     _received(sc, zz, return_id, ago=7 * HOUR)
@@ -360,12 +364,12 @@ def inject_restock_latency(sc: Scenario, n: int) -> Injected:
 
 def inject_refund_outside_portal(sc: Scenario, n: int) -> Injected:
     mode = "refund_outside_portal"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id,
-                   expect="portal_return", note="TikTok refunded 2 h ago; the ZigZag return still waits for the parcel")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="portal_return",
+        note="TikTok refunded 2 h ago; the ZigZag return still waits for the parcel")
+    if not entry.created:
         return entry
+    return_id = entry.return_id
     _linked(sc, mode, n, [_sku(sc, mode, n)], ago=DAY)
     tiktok_api.advance_return(sc.app, return_id, to_status=sm.SUCCESS, update_time=sc.ts(2 * HOUR),
                               note="Refunded by TikTok customer service")
@@ -374,11 +378,10 @@ def inject_refund_outside_portal(sc: Scenario, n: int) -> Injected:
 
 def inject_approval_deadline(sc: Scenario, n: int) -> Injected:
     mode = "approval_deadline"
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, expect="marketplace_return",
-                   note="refund request unanswered for 40 h: TikTok approves it by itself in 8 h")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="marketplace_return", portal=False,
+        note="refund request unanswered for 40 h: TikTok approves it by itself in 8 h")
+    if not entry.created:
         return entry
     order = _order(sc, mode, n, [_sku(sc, mode, n)])
     _tiktok_return(sc, mode, n, order, ago=40 * HOUR, approved=False, return_type=sm.REFUND)
@@ -397,15 +400,15 @@ def inject_sync_failure(sc: Scenario, n: int) -> Injected:
         zigzag_api.queue_raw_webhook(sc.account, {"event_id": event_id, "event": "return.received",
                                                   "occurred_at": sc.at(HOUR).isoformat()}, event="return.received")
         return entry
-    order_id, return_id = _order_id(sc, mode, n), _return_id(sc, mode, n)
-    entry = _entry(mode, n, order_id=order_id, return_id=return_id, portal_reference=return_id,
-                   expect="write_back", note="scanned 30 min ago; TikTok never saw the parcel ship and refuses "
-                                             "the received-package call (dead write-back)")
-    if _exists(sc, order_id):
-        entry.created = False
+    entry = _tiktok_entry(
+        sc, mode, n, expect="write_back",
+        note="scanned 30 min ago; TikTok never saw the parcel ship and refuses the received-package call "
+             "(dead write-back)")
+    if not entry.created:
         return entry
+    return_id = entry.return_id
     _, _, zz = _linked(sc, mode, n, [_sku(sc, mode, n)], ago=DAY)
-    _received(sc, zz, return_id, ago=30 * timedelta(minutes=1), tiktok_sees_it=False)
+    _received(sc, zz, return_id, ago=30 * MINUTE, tiktok_sees_it=False)
     return entry
 
 
@@ -439,7 +442,7 @@ def inject_clean(sc: Scenario, n: int) -> Injected:
     item = _sku(sc, mode, n)
     if kind == "labelled":  # the mirror creates the ZigZag return itself
         order = _order(sc, mode, n, [item])
-        _tiktok_return(sc, mode, n, order, ago=10 * timedelta(minutes=1))
+        _tiktok_return(sc, mode, n, order, ago=10 * MINUTE)
     elif kind == "refund_request":  # a fresh refund request: 47 h left to answer
         order = _order(sc, mode, n, [item])
         _tiktok_return(sc, mode, n, order, ago=HOUR, approved=False, return_type=sm.REFUND)
@@ -453,12 +456,13 @@ def inject_clean(sc: Scenario, n: int) -> Injected:
         _, _, zz = _linked(sc, mode, n, [item], ago=ago + DAY)
         _received(sc, zz, return_id, ago=ago)
         zigzag_api.grade(sc.account, zz.return_id, grades={item["seller_sku"]: "SELLABLE"},
-                         at=sc.at(ago - 10 * timedelta(minutes=1)))
+                         at=sc.at(ago - 10 * MINUTE))
         entry.portal_reference = return_id
     return entry
 
 
-def inject(sc: Scenario, *, modes: list[str] | tuple[str, ...] = MODES, count: int = 1, start: int = 1) -> list[Injected]:
+def inject(sc: Scenario, *, modes: list[str] | tuple[str, ...] = MODES, count: int = 1,
+           start: int = 1) -> list[Injected]:
     """Inject ``count`` faults of each of ``modes`` (numbered from ``start``)."""
     unknown = [m for m in modes if m not in INJECTORS]
     if unknown:
@@ -501,7 +505,8 @@ def subject(entry: Injected, *, zigzag) -> tuple[str, int] | None:
               .values_list("pk", flat=True).first())
     elif entry.expect == "write_back":
         pk = (WriteBack.objects.filter(marketplace_return__return_id=entry.return_id,
-                                       action=WriteBackAction.APPROVE_RECEIVED_PACKAGE).values_list("pk", flat=True).first())
+                                       action=WriteBackAction.APPROVE_RECEIVED_PACKAGE)
+              .values_list("pk", flat=True).first())
     elif entry.expect == "inbound_event":
         # The receiver keys a malformed event by the digest of its raw body.
         body = ZigZagWebhook.objects.filter(event_id=entry.event_id).values_list("body", flat=True).first() or ""
