@@ -427,7 +427,7 @@ INJECTORS: dict[str, Callable[[Scenario, int], Injected]] = {
     "sync_failure": inject_sync_failure,
 }
 MODES = tuple(INJECTORS)
-CLEAN_KINDS = ("labelled", "in_transit", "restocked", "completed_days_ago", "refund_request")
+CLEAN_KINDS = ("labelled", "in_transit", "restocked", "completed_days_ago", "refund_request", "return_request")
 
 
 def inject_clean(sc: Scenario, n: int) -> Injected:
@@ -443,9 +443,10 @@ def inject_clean(sc: Scenario, n: int) -> Injected:
     if kind == "labelled":  # the mirror creates the ZigZag return itself
         order = _order(sc, mode, n, [item])
         _tiktok_return(sc, mode, n, order, ago=10 * MINUTE)
-    elif kind == "refund_request":  # a fresh refund request: 47 h left to answer
+    elif kind in ("refund_request", "return_request"):  # a request from an hour ago: 47 h left to answer
         order = _order(sc, mode, n, [item])
-        _tiktok_return(sc, mode, n, order, ago=HOUR, approved=False, return_type=sm.REFUND)
+        _tiktok_return(sc, mode, n, order, ago=HOUR, approved=False,
+                       return_type=sm.REFUND if kind == "refund_request" else sm.RETURN_AND_REFUND)
     elif kind == "in_transit":
         _, _, zz = _linked(sc, mode, n, [item], ago=DAY)
         zigzag_api.ship(sc.account, zz.return_id, at=sc.at(3 * HOUR))
