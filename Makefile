@@ -34,6 +34,7 @@ seed: install ## demo users, sandbox data and the background schedules (all idem
 	$(PY) manage.py seed_demo
 	$(PY) manage.py sandbox_seed --orders 200 --seed 1 --server-url http://$(HOST):$(PORT)
 	$(PY) manage.py zigzag_sandbox_seed --server-url http://$(HOST):$(PORT)
+	$(PY) manage.py sandbox_faults --mix --seed 1
 	$(PY) manage.py schedules_ensure
 
 lint: install

@@ -12,6 +12,7 @@ SCHEDULE_SETUP = (
     "connectors.zigzag.tasks.schedules_ensure",
     "exceptions_app.tasks.schedules_ensure",
     "exceptions_app.notify_tasks.schedules_ensure",
+    "exceptions_app.tasks.schedules_ensure",
 )
 
 # System → function(event_id=...) queueing the processing of one stored inbound event.

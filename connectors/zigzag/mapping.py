@@ -166,6 +166,7 @@ class ReturnSnapshot:
     updated_at: datetime | None
     items: list[ItemSnapshot] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
+    authorized_refund: Decimal | None = None  # the refund ZigZag authorised, once it has
 
 
 def return_from_payload(connection, data: dict) -> ReturnSnapshot:
@@ -207,6 +208,7 @@ def return_from_payload(connection, data: dict) -> ReturnSnapshot:
         updated_at=as_datetime(_get(data, "updated_at", "updatedAt")),
         items=items,
         raw=data,
+        authorized_refund=as_decimal(_get(data, "refund_amount", "refundAmount", "authorized_refund")),
     )
 
 

@@ -338,6 +338,8 @@ def portal_return_apply(*, connection: Connection, snapshot: mapping.ReturnSnaps
     pr.warehouse_code = snapshot.location or pr.warehouse_code
     pr.currency = snapshot.currency or pr.currency or (mreturn.currency if mreturn else "")
     pr.source_created_at = snapshot.created_at or pr.source_created_at
+    if snapshot.authorized_refund is not None and snapshot.authorized_refund >= 0:
+        pr.authorized_refund = snapshot.authorized_refund
     pr.source_updated_at = snapshot.updated_at or pr.source_updated_at
     pr.raw = snapshot.raw
     if snapshot.raw_status and pr.stage in RECEIVED_STAGES and pr.received_at is None:

@@ -81,6 +81,8 @@ class PortalBypass(Rule):
             scoped(MarketplaceReturn.objects.all(), scope)
             .filter(_created_before(now - timedelta(minutes=grace)))
             .exclude(stage__in=TERMINAL_STAGES)
+            # A request still awaiting the seller's approval has no parcel yet: nothing to mirror.
+            .exclude(stage=Stage.REQUESTED)
             .exclude(return_type__in=REFUND_ONLY_TYPES)
             .filter(~Exists(PortalReturn.objects.filter(marketplace_return=OuterRef("pk"))))
             .filter(~Exists(PortalReturn.objects.filter(return_ref=OuterRef("return_id"))))

@@ -63,6 +63,9 @@ FAULT_KEYS = {
     "drop_webhooks": 0.0,        # probability a notification is never sent
     "duplicate_webhooks": 0.0,   # probability a notification is sent twice
     "reorder_webhooks": False,   # deliver each batch in a shuffled order
+    # Targeted faults (the fault scenario, connectors.sandbox_faults):
+    "ignore_decisions": [],      # return ids: seller decisions answer success but TikTok records nothing
+    "unavailable_skus": [],      # sku ids: inventory search/update for them answer HTTP 503
 }
 
 
@@ -236,6 +239,29 @@ def set_faults(app, **faults) -> dict:
     app.faults = {k: v for k, v in faults.items() if v not in (None, 0, 0.0, False) or k == "seed"}
     app.save(update_fields=["faults"])
     return app.faults
+
+
+def add_faults(app, **faults) -> dict:
+    """Merge faults into the app's current ones; list-valued keys are extended, not replaced."""
+    unknown = set(faults) - set(FAULT_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown fault(s): {', '.join(sorted(unknown))}")
+    app = get_app(app)
+    merged = dict(app.faults or {})
+    for key, value in faults.items():
+        if isinstance(FAULT_KEYS[key], list):
+            merged[key] = sorted({*map(str, merged.get(key) or []), *map(str, value or [])})
+        else:
+            merged[key] = value
+    app.faults = merged
+    app.save(update_fields=["faults"])
+    return app.faults
+
+
+def targeted_fault(app: SandboxApp, key: str, ids) -> bool:
+    """True when one of ``ids`` is listed under the targeted fault ``key``."""
+    listed = set(map(str, (app.faults or {}).get(key) or []))
+    return bool(listed) and any(str(i) in listed for i in ids)
 
 
 def _fault_rng(app: SandboxApp, *parts) -> random.Random:
@@ -551,7 +577,8 @@ def _record(ret: SandboxReturn, event: str, description: str, at: int, note: str
 
 
 def _apply_status(ret: SandboxReturn, *, to_status: str, next_actions, update_time: int | None,
-                  event: str | None = None, note: str = "", partial_refund: dict | None = None) -> None:
+                  event: str | None = None, note: str = "", partial_refund: dict | None = None,
+                  tracking_number: str = "") -> None:
     previous_actions = [a["action"] for a in ret.data.get("seller_next_action_response") or []]
     at = max(int(update_time if update_time is not None else now_ts()), ret.update_time + 1)
     if next_actions is None:
@@ -559,6 +586,8 @@ def _apply_status(ret: SandboxReturn, *, to_status: str, next_actions, update_ti
     if sm.RESPOND_RECEIVE in previous_actions and to_status in (sm.SUCCESS, sm.COMPLETE, sm.REPLACEMENT_COMPLETE):
         ret.received = True
     data = dict(ret.data)
+    if tracking_number:  # the label the buyer used (e.g. the portal's)
+        data["return_tracking_number"] = tracking_number
     if to_status == sm.BUYER_SHIPPED_ITEM and not data.get("return_tracking_number"):
         data["return_tracking_number"] = derived_id("1Z", ret.return_id, "tracking", digits=18)
         data["return_provider_id"] = "6617390139935889157"
@@ -580,16 +609,18 @@ def _apply_status(ret: SandboxReturn, *, to_status: str, next_actions, update_ti
 
 
 def advance_return(app, return_id: str, *, to_status: str, next_actions=None, update_time: int | None = None,
-                   notify: bool = True, note: str = "", partial_refund: dict | None = None) -> dict:
+                   notify: bool = True, note: str = "", partial_refund: dict | None = None,
+                   tracking_number: str = "") -> dict:
     """Move a return to ``to_status`` as the buyer/platform would (no validation), record
     it and queue a type-12 webhook. ``next_actions``: action names or ``{action, deadline}``
     dicts (default: what the status implies; ``["SELLER_RESPOND_RECEIVE_PACKAGE"]`` with
-    BUYER_SHIPPED_ITEM means the parcel was delivered)."""
+    BUYER_SHIPPED_ITEM means the parcel was delivered). ``tracking_number``: the return
+    label the buyer shipped with (default: TikTok's own, made up on BUYER_SHIPPED_ITEM)."""
     shop = get_shop(app)
     with transaction.atomic():
         ret = SandboxReturn.objects.select_for_update().get(shop=shop, return_id=str(return_id))
         _apply_status(ret, to_status=to_status, next_actions=next_actions, update_time=update_time, note=note,
-                      partial_refund=partial_refund)
+                      partial_refund=partial_refund, tracking_number=tracking_number)
         if notify:
             _queue_return_webhook(shop, ret.data)
     return ret.data

@@ -31,6 +31,8 @@ REASONS = [
     ("ecom_order_delivered_refund_and_return_reason_damaged", "Item arrived damaged"),
     ("ecom_order_delivered_refund_and_return_reason_no_longer_needed", "No longer needed"),
 ]
+# The reason text of the fault scenario's returns (connectors.sandbox_faults): traffic leaves them alone.
+FAULT_SCENARIO_REASON = "Fault scenario"
 # Statuses whose request still waits for the seller: keep them recent.
 ACTIONABLE = {sm.PENDING, sm.REPLACEMENT_PENDING, sm.BUYER_SHIPPED_ITEM, sm.AWAITING_BUYER_SHIP}
 
@@ -164,7 +166,9 @@ def traffic_tick(app, *, rng: random.Random, new_returns: int = 2, advance: int 
         api.create_return(app, order_id=order["id"], return_type=return_type, return_reason=reason,
                           return_reason_text=text, rng=rng)
         made += 1
+    # Returns of the fault scenario (connectors.sandbox_faults) keep the state they were given.
     open_returns = list(SandboxReturn.objects.filter(shop=shop).exclude(return_status__in=sm.TERMINAL)
+                        .exclude(data__return_reason_text__startswith=FAULT_SCENARIO_REASON)
                         .order_by("update_time")[:50])
     rng.shuffle(open_returns)
     for ret in open_returns[:advance]:

@@ -207,6 +207,9 @@ def _decision(request, app, shop, *, return_id, kind):
             if previous.operation != operation:
                 raise ApiError(sm.INVALID_PARAMS, "idempotency_key was used for a different request.", 400)
             return previous.response, previous.http_status
+    if api.targeted_fault(app, "ignore_decisions", [return_id]):
+        # Fault: TikTok answers success but records nothing (the return does not move).
+        return {"code": 0, "message": "Success", "data": {}}, 200
     try:
         api.seller_decision(
             shop, return_id, kind=kind, decision=str(body.get("decision") or ""),
@@ -260,6 +263,12 @@ def _inventory_payload(rows) -> list[dict]:
     } for sku_id, sku_rows in skus.items()]} for product_id, skus in products.items()]
 
 
+def _unavailable(app, sku_ids) -> None:
+    """Fault ``unavailable_skus``: inventory calls about these SKUs answer HTTP 503."""
+    if api.targeted_fault(app, "unavailable_skus", sku_ids):
+        raise ApiError(sm.SERVER_BUSY, "Inventory service unavailable for this SKU, please retry later.", 503)
+
+
 def inventory_search(request, app, shop, **kw):
     body = _json_body(request)
     sku_ids, product_ids = _str_list(body.get("sku_ids"), "sku_ids"), _str_list(body.get("product_ids"), "product_ids")
@@ -267,6 +276,7 @@ def inventory_search(request, app, shop, **kw):
         raise ApiError(sm.INVALID_PARAMS, "sku_ids or product_ids is required.", 400)
     if len(sku_ids or []) > 100 or len(product_ids or []) > 100:
         raise ApiError(sm.INVALID_PARAMS, "At most 100 ids per request.", 400)
+    _unavailable(app, sku_ids or [])
     qs = SandboxInventory.objects.filter(shop=shop)
     qs = qs.filter(sku_id__in=sku_ids) if sku_ids else qs.filter(product_id__in=product_ids)
     return {"inventory": _inventory_payload(qs.order_by("product_id", "sku_id", "warehouse_id"))}
@@ -277,6 +287,7 @@ def inventory_update(request, app, shop, *, product_id, **kw):
     skus = body.get("skus")
     if not isinstance(skus, list) or not skus:
         raise ApiError(sm.INVALID_PARAMS, "skus is required.", 400)
+    _unavailable(app, [sku.get("id") for sku in skus if isinstance(sku, dict)])
     rows = {(r.sku_id, r.warehouse_id): r for r in SandboxInventory.objects.filter(shop=shop, product_id=product_id)}
     if not rows:
         raise ApiError(sm.PRODUCT_NOT_FOUND, f"Product {product_id} does not exist.", 200)

@@ -21,6 +21,7 @@ import random
 import secrets
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import requests
 from django.db import transaction
@@ -176,19 +177,32 @@ def api_call_fault(account: ZigZagAccount) -> tuple[int, str] | None:
 # --- returns ------------------------------------------------------------------------------
 
 
-def _touch(ret: ZigZagReturn) -> None:
-    """Strictly increasing ``updated_at``: receivers order snapshots by it."""
-    now = timezone.now()
+def _touch(ret: ZigZagReturn, at: datetime | None = None) -> None:
+    """Strictly increasing ``updated_at``: receivers order snapshots by it. ``at`` backdates
+    the change (the fault scenario plays a history that happened hours or days ago)."""
+    now = at or timezone.now()
     ret.updated_at = max(now, ret.updated_at + timedelta(microseconds=1)) if ret.updated_at else now
 
 
+def refund_amount(ret: ZigZagReturn) -> str | None:
+    """The refund ZigZag authorised (sum of the items' ``refund_amount``), None before any."""
+    amounts = [item["refund_amount"] for item in ret.items if item.get("refund_amount") is not None]
+    if not amounts:
+        return None
+    return str(sum((Decimal(str(a)) for a in amounts), Decimal(0)).quantize(Decimal("0.01")))
+
+
 def serialize(ret: ZigZagReturn) -> dict:
-    return {
+    data = {
         "id": ret.return_id, "reference": ret.reference, "order_reference": ret.order_reference,
         "status": ret.status, "location": ret.location, "tracking_number": ret.tracking_number,
         "carrier": ret.carrier, "currency": ret.currency, "items": ret.items,
         "created_at": ret.created_at.isoformat(), "updated_at": ret.updated_at.isoformat(),
     }
+    refund = refund_amount(ret)
+    if refund is not None:
+        data["refund_amount"] = refund
+    return data
 
 
 def _queue_webhook(ret: ZigZagReturn, event: str) -> ZigZagWebhook:
@@ -210,8 +224,10 @@ def find_return(account, ref: str) -> ZigZagReturn:
 
 
 def create_return(account, *, reference: str, order_reference: str = "", items: list[dict],
-                  currency: str = "", customer: dict | None = None) -> tuple[ZigZagReturn, bool]:
-    """Open a return and its label at once; a known ``reference`` returns the existing one."""
+                  currency: str = "", customer: dict | None = None, at: datetime | None = None,
+                  tracking_number: str = "") -> tuple[ZigZagReturn, bool]:
+    """Open a return and its label at once; a known ``reference`` returns the existing one.
+    ``at`` backdates it; ``tracking_number`` sets the label's (default: a new one)."""
     account = get_account(account)
     reference = str(reference or "").strip()
     if not reference:
@@ -233,33 +249,33 @@ def create_return(account, *, reference: str, order_reference: str = "", items: 
                       "sku": str(item["sku"]).strip(), "name": str(item.get("name") or ""),
                       "quantity": max(quantity, 1), "received_quantity": 0, "grade": "",
                       "unit_price": item.get("unit_price")})
-    now = timezone.now()
+    now = at or timezone.now()
     with transaction.atomic():
         ret = ZigZagReturn.objects.create(
             account=account, return_id=f"ZZ{secrets.randbelow(10 ** 9):09d}", reference=reference,
             order_reference=str(order_reference or ""), status=LABEL_CREATED, location=account.default_location,
-            tracking_number=f"ZZT{secrets.randbelow(10 ** 10):010d}", carrier="Evri",
+            tracking_number=tracking_number or f"ZZT{secrets.randbelow(10 ** 10):010d}", carrier="Evri",
             currency=str(currency or "")[:3], customer=customer or {}, items=clean, created_at=now, updated_at=now,
         )
         _queue_webhook(ret, "return.label_created")
     return ret, True
 
 
-def _change(account, ref: str, event: str, apply) -> dict:
+def _change(account, ref: str, event: str, apply, at: datetime | None = None) -> dict:
     with transaction.atomic():
         ret = ZigZagReturn.objects.select_for_update().get(pk=find_return(account, ref).pk)
         apply(ret)
-        _touch(ret)
+        _touch(ret, at)
         ret.save()
         _queue_webhook(ret, event)
     return serialize(ret)
 
 
-def ship(account, ref: str) -> dict:
-    """The buyer dropped the parcel off."""
+def ship(account, ref: str, *, at: datetime | None = None) -> dict:
+    """The buyer dropped the parcel off (``at``: when, default now)."""
     def apply(ret):
         ret.status = IN_TRANSIT
-    return _change(account, ref, "return.in_transit", apply)
+    return _change(account, ref, "return.in_transit", apply, at)
 
 
 def _match(items: list[dict], key: str) -> dict:
@@ -269,7 +285,8 @@ def _match(items: list[dict], key: str) -> dict:
     raise ValueError(f"no item {key!r} on this return")
 
 
-def scan(account, ref: str, *, received: dict[str, int] | None = None, location: str | None = None) -> dict:
+def scan(account, ref: str, *, received: dict[str, int] | None = None, location: str | None = None,
+         at: datetime | None = None) -> dict:
     """Warehouse receipt scan. ``received``: {item id or SKU: quantity}; None = all in full;
     items not named count 0."""
     def apply(ret):
@@ -281,10 +298,10 @@ def scan(account, ref: str, *, received: dict[str, int] | None = None, location:
         ret.status = RECEIVED
         if location:
             ret.location = location
-    return _change(account, ref, "return.received", apply)
+    return _change(account, ref, "return.received", apply, at)
 
 
-def grade(account, ref: str, *, grades: dict[str, str] | None = None) -> dict:
+def grade(account, ref: str, *, grades: dict[str, str] | None = None, at: datetime | None = None) -> dict:
     """Grade items. ``grades``: {item id or SKU: grade}; None = every received item SELLABLE."""
     def apply(ret):
         if grades is None:
@@ -294,7 +311,30 @@ def grade(account, ref: str, *, grades: dict[str, str] | None = None) -> dict:
         for key, value in (grades or {}).items():
             _match(ret.items, key)["grade"] = str(value).upper()
         ret.status = GRADED
-    return _change(account, ref, "return.graded", apply)
+    return _change(account, ref, "return.graded", apply, at)
+
+
+def authorise_refund(account, ref: str, *, amounts: dict[str, str] | None = None,
+                     at: datetime | None = None) -> dict:
+    """ZigZag authorises the refund per item. ``amounts``: {item id or SKU: amount}; None =
+    each received item's unit price × received quantity. R then carries ``refund_amount``."""
+    def apply(ret):
+        if amounts is None:
+            for item in ret.items:
+                price = Decimal(str(item.get("unit_price") or 0))
+                item["refund_amount"] = str((price * item["received_quantity"]).quantize(Decimal("0.01")))
+        for key, value in (amounts or {}).items():
+            _match(ret.items, key)["refund_amount"] = str(Decimal(str(value)).quantize(Decimal("0.01")))
+    return _change(account, ref, "return.refund_authorised", apply, at)
+
+
+def queue_raw_webhook(account, body: dict, *, event: str = "return.updated") -> ZigZagWebhook:
+    """Queue a webhook with exactly this body (signed like any other): e.g. a malformed
+    event naming no return, which the receiver must dead-letter."""
+    account = get_account(account)
+    event_id = str(body.get("event_id") or f"evt_{secrets.token_hex(10)}")
+    return ZigZagWebhook.objects.create(account=account, event_id=event_id, event=event,
+                                        body=json.dumps(body, separators=(",", ":")))
 
 
 def return_state(account, ref: str) -> dict:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from connectors.tiktok_shop.sandbox import api as tiktok_api
 from connectors.tiktok_shop.sandbox import scenario as tiktok_scenario
 from connectors.tiktok_shop.sandbox import state as tiktok_state
+from connectors.tiktok_shop.sandbox.models import SandboxReturn
 from connectors.zigzag.sandbox import api
 from connectors.zigzag.sandbox.models import ZigZagReturn
 
@@ -53,10 +54,10 @@ def seed(*, server_url: str, tiktok_connection_name: str, name: str = DEFAULT_CO
     return conn
 
 
-def _tiktok_parcel_arrived(tiktok_app, return_id: str) -> None:
-    try:
+def _tiktok_parcel_arrived(tiktok_app, return_id: str, tracking_number: str = "") -> None:
+    try:  # the buyer shipped with the ZigZag label: TikTok shows the same tracking number
         tiktok_api.advance_return(tiktok_app, return_id, to_status=tiktok_state.BUYER_SHIPPED_ITEM,
-                                  next_actions=[tiktok_state.RESPOND_RECEIVE])
+                                  next_actions=[tiktok_state.RESPOND_RECEIVE], tracking_number=tracking_number)
     except Exception as exc:  # noqa: BLE001 — not a sandbox TikTok return (or gone): the ZigZag side still moves
         log.info("TikTok sandbox return %s not advanced: %s", return_id, exc)
 
@@ -68,7 +69,11 @@ def traffic_tick(connection, *, rng: random.Random, advance: int = 4) -> dict:
     account = api.get_account(connection)
     tiktok = tiktok_connection_for(connection)
     moved = 0
+    # Returns of the fault scenario (connectors.sandbox_faults) keep the state they were given.
+    scenario_returns = SandboxReturn.objects.filter(
+        data__return_reason_text__startswith=tiktok_scenario.FAULT_SCENARIO_REASON).values("return_id")
     open_returns = list(ZigZagReturn.objects.filter(account=account).exclude(status=api.GRADED)
+                        .exclude(customer__has_key="fault").exclude(reference__in=scenario_returns)
                         .order_by("updated_at")[:40])
     rng.shuffle(open_returns)
     for ret in open_returns[:advance]:
@@ -76,7 +81,7 @@ def traffic_tick(connection, *, rng: random.Random, advance: int = 4) -> dict:
             api.ship(account, ret.return_id)
         elif ret.status == api.IN_TRANSIT:
             if tiktok is not None:
-                _tiktok_parcel_arrived(tiktok, ret.reference)
+                _tiktok_parcel_arrived(tiktok, ret.reference, ret.tracking_number)
             received = None
             if rng.random() < 0.25:  # a short parcel: the first item one unit short
                 received = {i["id"]: i["quantity"] - (1 if n == 0 else 0) for n, i in enumerate(ret.items)}
