@@ -113,9 +113,35 @@ def mirror_for_orders(*, order_refs) -> int:
         tiktok = tiktok_connection_for(zz)
         if tiktok is None:
             continue
+        portal_returns_link(connection=zz, tiktok=tiktok, order_refs=refs)
         candidates = MarketplaceReturn.objects.filter(_needs_parcel(zz), connection=tiktok, order_ref__in=refs)
         queued += _mirror_missing(zz, candidates)
     return queued
+
+
+def portal_returns_link(*, connection: Connection, tiktok: Connection, order_refs) -> int:
+    """Link ZigZag returns that reached us before their TikTok return did (their reference is
+    a TikTok return id we had not synced yet), then act on what they already say (a receipt
+    queues the TikTok decision, grading the restock). Called as TikTok returns arrive."""
+    returns = MarketplaceReturn.objects.filter(connection=tiktok, order_ref__in=sorted(order_refs))
+    by_return_id = {m.return_id: m for m in returns.only("id", "return_id", "order_ref", "order_id")}
+    if not by_return_id:
+        return 0
+    linked = 0
+    for pr in PortalReturn.objects.filter(connection=connection, marketplace_return__isnull=True,
+                                          return_ref__in=sorted(by_return_id)):
+        mreturn = by_return_id[pr.return_ref]
+        if PortalReturn.objects.filter(pk=pr.pk, marketplace_return__isnull=True).update(
+                marketplace_return=mreturn, order_id=mreturn.order_id, order_ref=pr.order_ref or mreturn.order_ref,
+                updated_at=timezone.now()) != 1:
+            continue  # linked meanwhile
+        pr.refresh_from_db()
+        timeline_record(system=System.ZIGZAG, kind=TimelineKind.LINKED, marketplace_return=mreturn,
+                        summary=f"Linked to ZigZag return {pr.external_id}", data={"portal_return": pr.pk},
+                        dedupe_key=f"zz:{pr.pk}:linked")
+        portal_return_follow_up(portal_return=pr)
+        linked += 1
+    return linked
 
 
 def mirror_sweep() -> int:

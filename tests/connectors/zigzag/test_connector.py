@@ -200,3 +200,30 @@ def test_a_portal_line_sold_as_the_bundle_sku_restocks_its_components(systems):
     pump(tiktok, zigzag)
     assert tiktok_sandbox.inventory(tiktok, "7201")["warehouses"][warehouse] == 4
     assert tiktok_sandbox.inventory(tiktok, "7202")["warehouses"][warehouse] == 4
+
+
+def test_a_zigzag_return_seen_before_its_tiktok_return_is_linked_and_acted_on_when_tiktok_arrives(systems):
+    tiktok, zigzag, _ = systems
+    order = tiktok_sandbox.create_order(tiktok, lines=[
+        {"sku_id": "8101", "product_id": "8100", "seller_sku": "MUG", "sale_price": "12.50"}], notify=False)
+    ret = tiktok_sandbox.create_return(tiktok, order_id=order["id"], status="BUYER_SHIPPED_ITEM", notify=False)
+    tiktok_sandbox.advance_return(tiktok, ret["return_id"], to_status="BUYER_SHIPPED_ITEM",
+                                  next_actions=["SELLER_RESPOND_RECEIVE_PACKAGE"], notify=False)
+    # The warehouse opened and scanned it in ZigZag before TikTok's return reached us.
+    account = zigzag_sandbox.get_account(zigzag)
+    zz, _ = zigzag_sandbox.create_return(account, reference=ret["return_id"], order_reference=order["id"],
+                                         items=[{"sku": "MUG", "quantity": 1, "unit_price": "12.50"}])
+    zigzag_sandbox.scan(zigzag, zz.return_id)
+    zigzag_sandbox.deliver_webhooks(zigzag)
+    drain()
+    portal = PortalReturn.objects.get(external_id=zz.return_id)
+    assert portal.marketplace_return is None and portal.received_at is not None
+    assert tiktok_sandbox.return_state(tiktok, ret["return_id"])["decisions"] == []
+
+    from connectors.tiktok_shop.sync import return_refetch
+    return_refetch(connection=tiktok, return_id=ret["return_id"])  # TikTok's return arrives
+    drain()
+    portal.refresh_from_db()
+    assert portal.marketplace_return.return_id == ret["return_id"]
+    assert PortalReturn.objects.filter(connection=zigzag).count() == 1  # linked, not mirrored a second time
+    assert tiktok_sandbox.return_state(tiktok, ret["return_id"])["decisions"] == ["APPROVE_RECEIVED_PACKAGE"]
