@@ -389,26 +389,22 @@ def inject_approval_deadline(sc: Scenario, n: int) -> Injected:
 
 
 def inject_sync_failure(sc: Scenario, n: int) -> Injected:
+    """A ZigZag webhook we cannot process: a dead letter. (A write-back that fails for good
+    is raised by the rule owning its consequence: portal_bypass, status_drift,
+    restock_latency; so the plumbing failures left to this type are undeliverable events.)"""
     mode = "sync_failure"
-    if n % 2 == 0:  # a webhook that names no return: dead letter
-        event_id = f"evt_fault_{sc.seed}_{n}"
-        entry = _entry(mode, n, event_id=event_id, expect="inbound_event",
-                       note="ZigZag webhook naming no return (dead letter)")
-        if ZigZagWebhook.objects.filter(event_id=event_id).exists():
-            entry.created = False
-            return entry
-        zigzag_api.queue_raw_webhook(sc.account, {"event_id": event_id, "event": "return.received",
-                                                  "occurred_at": sc.at(HOUR).isoformat()}, event="return.received")
+    event_id = f"evt_fault_{sc.seed}_{n}"
+    if n % 2 == 0:
+        body, note = {"event": "return.received"}, "ZigZag webhook naming no return (dead letter)"
+    else:
+        body, note = ({"event": "return.updated", "return": "ZZ-?"},
+                      "ZigZag webhook whose return is not an object (dead letter)")
+    entry = _entry(mode, n, event_id=event_id, expect="inbound_event", note=note)
+    if ZigZagWebhook.objects.filter(event_id=event_id).exists():
+        entry.created = False
         return entry
-    entry = _tiktok_entry(
-        sc, mode, n, expect="write_back",
-        note="scanned 30 min ago; TikTok never saw the parcel ship and refuses the received-package call "
-             "(dead write-back)")
-    if not entry.created:
-        return entry
-    return_id = entry.return_id
-    _, _, zz = _linked(sc, mode, n, [_sku(sc, mode, n)], ago=DAY)
-    _received(sc, zz, return_id, ago=30 * MINUTE, tiktok_sees_it=False)
+    zigzag_api.queue_raw_webhook(sc.account, {"event_id": event_id, **body, "occurred_at": sc.at(HOUR).isoformat()},
+                                 event=body["event"])
     return entry
 
 

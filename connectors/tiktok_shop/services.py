@@ -26,13 +26,13 @@ The services later issues call:
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from connectors.jobs import RUNNING_LEASE, job_claim, job_enqueue, job_fail
 from returnsync.choices import JobStatus, System, TimelineKind, WriteBackAction
 from returnsync.models import InventoryAdjustment, MarketplaceReturn, WriteBack
 from returnsync.timeline import timeline_record
@@ -59,10 +59,6 @@ DONE_CODES = frozenset({25020010, 25020011})
 # often after the warehouse has scanned the parcel, so "cannot approve receipt" now may
 # succeed on a later attempt; the write-back retries on its backoff instead of dying.
 NOT_YET_CODES = {"APPROVE_RECEIVED_PACKAGE": frozenset({25011013})}
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_MAX_SECONDS = 3600
-# A write-back left ``running`` longer than this (its worker died) may be claimed again.
-RUNNING_LEASE = timedelta(minutes=10)
 RUN_TASK = "connectors.tiktok_shop.tasks.writeback_run_task"
 INVENTORY_TASK = "connectors.tiktok_shop.tasks.inventory_adjustment_task"
 
@@ -71,23 +67,6 @@ def _client(connection):
     from connectors.tiktok_shop.client import TikTokClient
 
     return TikTokClient(connection)
-
-
-def _enqueue(func: str, object_id: int, name: str) -> None:
-    def send() -> None:
-        from django_q.tasks import async_task
-
-        try:
-            with transaction.atomic():  # see connectors.tiktok_shop.webhooks.inbound_event_enqueue
-                async_task(func, object_id, task_name=name)
-        except Exception:  # the row stays queued: writebacks_enqueue_due picks it up
-            logger.exception("could not enqueue %s(%s)", func, object_id)
-
-    transaction.on_commit(send)
-
-
-def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS))
 
 
 def decision_idempotency_key(*, marketplace_return: MarketplaceReturn, decision: str) -> str:
@@ -134,22 +113,8 @@ def writeback_queue_decision(
             summary=f"Queued {decision} on TikTok", data={"write_back": write_back.pk, "decision": decision},
             actor=actor, dedupe_key=f"writeback:{write_back.pk}:queued",
         )
-        _enqueue(RUN_TASK, write_back.pk, f"tiktok-writeback-{write_back.pk}")
+        job_enqueue(RUN_TASK, write_back.pk, f"tiktok-writeback-{write_back.pk}")
     return write_back
-
-
-def _claim(model, pk: int, now) -> bool:
-    """queued/retrying (due) or an expired ``running`` lease → running, for one caller only."""
-    prefix = "" if model is WriteBack else "write_back__"
-    due = Q(**{f"{prefix}next_attempt_at__isnull": True}) | Q(**{f"{prefix}next_attempt_at__lte": now})
-    claimable = (Q(status__in=[JobStatus.QUEUED, JobStatus.RETRYING]) & due) | Q(
-        status=JobStatus.RUNNING, updated_at__lt=now - RUNNING_LEASE
-    )
-    fields = {"status": JobStatus.RUNNING, "updated_at": now}
-    if model is WriteBack:
-        fields["attempts"] = F("attempts") + 1
-        claimable &= Q(attempts__lt=F("max_attempts"))
-    return model.objects.filter(claimable, pk=pk).update(**fields) == 1
 
 
 def _record_outcome(write_back: WriteBack, summary: str) -> None:
@@ -164,26 +129,12 @@ def _record_outcome(write_back: WriteBack, summary: str) -> None:
     )
 
 
-def _fail(write_back: WriteBack, exc: Exception, now) -> None:
-    retryable = getattr(exc, "retryable", True)  # network errors after the client's retries: retry later
-    write_back.last_error = f"{type(exc).__name__}: {exc}"[:5000]
-    write_back.last_http_status = getattr(exc, "http_status", None)
-    code = getattr(exc, "code", None)
-    write_back.last_api_code = "" if code is None else str(code)
-    if retryable and write_back.attempts < write_back.max_attempts:
-        write_back.status = JobStatus.RETRYING
-        write_back.next_attempt_at = now + _backoff(write_back.attempts)
-    else:
-        write_back.status = JobStatus.DEAD
-        write_back.next_attempt_at = None
-
-
 def writeback_run(*, write_back_id: int, client=None) -> WriteBack:
     """Run one TikTok decision write-back, exactly once however often it is called."""
     from connectors.tiktok_shop.client import TikTokApiError
 
     now = timezone.now()
-    if not _claim(WriteBack, write_back_id, now):
+    if not job_claim(WriteBack, write_back_id, now):
         return WriteBack.objects.get(pk=write_back_id)
     write_back = WriteBack.objects.select_related("connection", "marketplace_return").get(pk=write_back_id)
     if write_back.action == WriteBackAction.UPDATE_INVENTORY:
@@ -209,10 +160,10 @@ def writeback_run(*, write_back_id: int, client=None) -> WriteBack:
         else:
             if exc.code in NOT_YET_CODES.get(payload.get("decision"), ()):
                 exc.retryable = True
-            _fail(write_back, exc, timezone.now())
+            job_fail(write_back, exc, timezone.now())
             summary = f"TikTok rejected {payload.get('decision')}: {write_back.last_error[:200]}"
     except Exception as exc:
-        _fail(write_back, exc, timezone.now())
+        job_fail(write_back, exc, timezone.now())
         summary = f"{payload.get('decision')} could not reach TikTok: {write_back.last_error[:200]}"
     else:
         write_back.status = JobStatus.SUCCEEDED
@@ -255,7 +206,7 @@ def inventory_adjustment_queue(
             delta=delta, reason=reason, idempotency_key=idempotency_key,
             portal_return_line=portal_return_line, write_back=write_back,
         )
-        _enqueue(INVENTORY_TASK, adjustment.pk, f"tiktok-inventory-{adjustment.pk}")
+        job_enqueue(INVENTORY_TASK, adjustment.pk, f"tiktok-inventory-{adjustment.pk}")
     return adjustment
 
 
@@ -292,7 +243,7 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
     from connectors.tiktok_shop.client import TikTokApiError
 
     now = timezone.now()
-    if not _claim(InventoryAdjustment, adjustment_id, now):
+    if not job_claim(InventoryAdjustment, adjustment_id, now):
         return InventoryAdjustment.objects.get(pk=adjustment_id)
     adjustment = InventoryAdjustment.objects.select_related("write_back__connection").get(pk=adjustment_id)
     write_back = adjustment.write_back
@@ -335,7 +286,7 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
     except Exception as exc:
         if isinstance(exc, RuntimeError):
             exc.retryable = False
-        _fail(write_back, exc, timezone.now())
+        job_fail(write_back, exc, timezone.now())
         adjustment.status = write_back.status
         adjustment.last_error = write_back.last_error
     else:
@@ -362,9 +313,9 @@ def writeback_enqueue(*, write_back: WriteBack) -> None:
     """Queue one run of a write-back (after commit): a decision, or the stock update it carries."""
     if write_back.action == WriteBackAction.UPDATE_INVENTORY:
         for pk in write_back.inventory_adjustments.values_list("id", flat=True):
-            _enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
+            job_enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
     else:
-        _enqueue(RUN_TASK, write_back.pk, f"tiktok-writeback-{write_back.pk}")
+        job_enqueue(RUN_TASK, write_back.pk, f"tiktok-writeback-{write_back.pk}")
 
 
 def writebacks_enqueue_due(*, now=None) -> int:
@@ -378,13 +329,13 @@ def writebacks_enqueue_due(*, now=None) -> int:
     for pk in WriteBack.objects.filter(due, connection__kind=System.TIKTOK_SHOP).exclude(
         action=WriteBackAction.UPDATE_INVENTORY
     ).values_list("id", flat=True)[:500]:
-        _enqueue(RUN_TASK, pk, f"tiktok-writeback-{pk}")
+        job_enqueue(RUN_TASK, pk, f"tiktok-writeback-{pk}")
         count += 1
     adj_due = Q(status__in=[JobStatus.QUEUED]) | Q(
         status=JobStatus.RETRYING, write_back__next_attempt_at__lte=now) | Q(
         status=JobStatus.RUNNING, updated_at__lt=now - RUNNING_LEASE)
     for pk in InventoryAdjustment.objects.filter(adj_due, write_back__isnull=False).values_list("id", flat=True)[:500]:
-        _enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
+        job_enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
         count += 1
     return count
 

@@ -35,7 +35,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.tiktok_shop.services import RUNNING_LEASE, _claim, _enqueue, _fail
+from connectors.jobs import RUNNING_LEASE, job_claim, job_enqueue, job_fail
 from connectors.zigzag import mapping
 from returnsync.choices import Grade, JobStatus, Stage, System, TimelineKind, WriteBackAction
 from returnsync.models import (
@@ -186,7 +186,7 @@ def mirror_queue(*, connection: Connection, marketplace_return: MarketplaceRetur
             summary="Queued: create the ZigZag return", data={"write_back": write_back.pk},
             dedupe_key=f"writeback:{write_back.pk}:queued",
         )
-        _enqueue(MIRROR_TASK, write_back.pk, f"zigzag-mirror-{write_back.pk}")
+        job_enqueue(MIRROR_TASK, write_back.pk, f"zigzag-mirror-{write_back.pk}")
     return write_back
 
 
@@ -250,7 +250,7 @@ def _client(connection: Connection):
 def mirror_run(*, write_back_id: int, client=None) -> WriteBack:
     """Create the ZigZag return for one queued mirror, once however often it is called."""
     now = timezone.now()
-    if not _claim(WriteBack, write_back_id, now):
+    if not job_claim(WriteBack, write_back_id, now):
         return WriteBack.objects.get(pk=write_back_id)
     write_back = WriteBack.objects.select_related("connection", "marketplace_return").get(pk=write_back_id)
     mreturn = write_back.marketplace_return
@@ -263,7 +263,7 @@ def mirror_run(*, write_back_id: int, client=None) -> WriteBack:
             connection=write_back.connection, snapshot=mapping.return_from_payload(write_back.connection, data),
             source="create")
     except Exception as exc:  # noqa: BLE001 — every failure is recorded on the write-back
-        _fail(write_back, exc, timezone.now())
+        job_fail(write_back, exc, timezone.now())
         summary = f"ZigZag return not created: {write_back.last_error[:200]}"
         if write_back.status == JobStatus.RETRYING:
             summary += f" — retry {write_back.attempts + 1}/{write_back.max_attempts} at {write_back.next_attempt_at:%H:%M:%S}"
@@ -290,7 +290,7 @@ def mirror_run(*, write_back_id: int, client=None) -> WriteBack:
 
 def writeback_enqueue(*, write_back: WriteBack) -> None:
     """Queue one run of a ZigZag write-back (the mirror), after commit."""
-    _enqueue(MIRROR_TASK, write_back.pk, f"zigzag-mirror-{write_back.pk}")
+    job_enqueue(MIRROR_TASK, write_back.pk, f"zigzag-mirror-{write_back.pk}")
 
 
 def writebacks_enqueue_due(*, now=None) -> int:
@@ -300,7 +300,7 @@ def writebacks_enqueue_due(*, now=None) -> int:
         status=JobStatus.RUNNING, updated_at__lt=now - RUNNING_LEASE)
     ids = list(WriteBack.objects.filter(due, connection__kind=System.ZIGZAG).values_list("id", flat=True)[:500])
     for pk in ids:
-        _enqueue(MIRROR_TASK, pk, f"zigzag-mirror-{pk}")
+        job_enqueue(MIRROR_TASK, pk, f"zigzag-mirror-{pk}")
     return len(ids)
 
 
