@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from django.utils.module_loading import import_string
 
-# Idempotent functions creating each connector's django-q2 schedules (poll, retries).
+# Idempotent functions creating the django-q2 schedules (polls, retries, detection, digests, upkeep).
 SCHEDULE_SETUP = (
     "connectors.tiktok_shop.tasks.schedules_ensure",
     "connectors.zigzag.tasks.schedules_ensure",
     "exceptions_app.tasks.schedules_ensure",
     "exceptions_app.notify_tasks.schedules_ensure",
-    "exceptions_app.tasks.schedules_ensure",
+    "returnsync.maintenance.schedules_ensure",
 )
 
 # System → function(event_id=...) queueing the processing of one stored inbound event.
