@@ -238,3 +238,15 @@ def webhook_subject(payload: dict) -> tuple[str, str]:
     kind = as_str(payload.get("type"))
     subject = as_str(data.get("return_id") or data.get("cancel_id") or data.get("order_id"), 64)
     return kind, subject
+
+
+# Return statuses meaning TikTok has paid the refund: the sync records a ``Refund`` for them
+# (TikTok's own refund id is not in the return payload, so one refund per return).
+REFUNDED_STATUSES = frozenset({
+    "RETURN_OR_REFUND_REQUEST_SUCCESS", "RETURN_OR_REFUND_REQUEST_COMPLETE", "REPLACEMENT_REQUEST_REFUND_SUCCESS",
+})
+
+
+def refund_external_id(return_id: str) -> str:
+    return f"return:{return_id}"
+

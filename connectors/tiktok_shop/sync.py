@@ -35,8 +35,13 @@ from datetime import UTC, datetime, timedelta
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from connectors.tiktok_shop.mapping import order_to_canonical, return_to_canonical
-from returnsync.choices import SyncRunStatus, System, TimelineKind
+from connectors.tiktok_shop.mapping import (
+    REFUNDED_STATUSES,
+    order_to_canonical,
+    refund_external_id,
+    return_to_canonical,
+)
+from returnsync.choices import RefundStatus, SyncRunStatus, System, TimelineKind
 from returnsync.models import (
     Connection,
     MarketplaceReturn,
@@ -44,6 +49,7 @@ from returnsync.models import (
     Order,
     OrderLine,
     OrderLineComponent,
+    Refund,
     ReturnEvent,
     SyncCursor,
     SyncRun,
@@ -496,8 +502,24 @@ def returns_apply_page(
         ], conflict=("dedupe_key",), defer=deferred)
         _flush(ReturnEvent, deferred)
         counts.events = len(events)
+        _refunds_record(connection, {rid: mapped[rid] for rid in pks}, pks)
         changes_notify(order_refs={mapped[rid]["order_ref"] for rid in pks})
     return counts
+
+
+def _refunds_record(connection: Connection, returns: dict[str, dict], pks: dict[str, int]) -> None:
+    """A refund TikTok paid, as a ``Refund`` row (finance's reconciliation and the refund
+    rules read them). Recorded once per return: the first sighting's time and amount stand."""
+    refunds = [
+        Refund(connection=connection, external_id=refund_external_id(rid), order_ref=data["order_ref"],
+               marketplace_return_id=pks[rid], amount=data["refund_total"], currency=data["currency"],
+               raw_status=data["raw_status"], status=RefundStatus.SUCCEEDED,
+               refunded_at=data["source_updated_at"] or timezone.now())
+        for rid, data in returns.items()
+        if data["raw_status"] in REFUNDED_STATUSES and data["refund_total"]
+    ]
+    if refunds:
+        Refund.objects.bulk_create(refunds, ignore_conflicts=True)
 
 
 # --- polling ----------------------------------------------------------------------------

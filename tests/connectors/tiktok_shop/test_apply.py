@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection as db
@@ -16,6 +17,7 @@ from returnsync.models import (
     Order,
     OrderLine,
     OrderLineComponent,
+    Refund,
     ReturnEvent,
 )
 from tests.factories import ConnectionFactory
@@ -119,6 +121,19 @@ def test_a_newer_update_applies_and_an_older_one_is_ignored_and_counted(conn):
     counts = returns_apply_page(connection=conn, returns=[older])
     assert (counts.updated, counts.stale, counts.events) == (0, 1, 0)
     assert MarketplaceReturn.objects.get().raw_status == "BUYER_SHIPPED_ITEM"
+
+
+def test_a_refund_tiktok_paid_is_recorded_once(conn):
+    returns_apply_page(connection=conn, returns=[make_return(1)], orders=[make_order(1)])
+    assert not Refund.objects.exists()  # requested, not paid
+    paid = make_return(1, status="RETURN_OR_REFUND_REQUEST_SUCCESS", update_time=T0 + 100, action="")
+    returns_apply_page(connection=conn, returns=[paid])
+    done = make_return(1, status="RETURN_OR_REFUND_REQUEST_COMPLETE", update_time=T0 + 200, action="")
+    returns_apply_page(connection=conn, returns=[done, done])
+    refund = Refund.objects.get()
+    assert (refund.amount, refund.currency, refund.status) == (Decimal("24.00"), "USD", "succeeded")
+    assert refund.marketplace_return == MarketplaceReturn.objects.get() and refund.order_ref == "5770000000000001"
+    assert refund.refunded_at == datetime.fromtimestamp(T0 + 100, tz=UTC)  # when TikTok first said it paid
 
 
 def test_out_of_order_pages_converge_to_the_in_order_state(db):
