@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from returnsync.choices import JobStatus
@@ -33,6 +33,20 @@ def job_enqueue(func: str, object_id: int, name: str) -> None:
             logger.exception("could not enqueue %s(%s)", func, object_id)
 
     transaction.on_commit(send)
+
+
+def write_back_create_once(*, idempotency_key: str, **fields) -> tuple[WriteBack, bool]:
+    """The write-back for ``idempotency_key``: the stored one, or a new one made from
+    ``fields``. Returns (row, created); of two concurrent callers exactly one creates it.
+    Call inside a transaction that also enqueues the run when ``created``."""
+    existing = WriteBack.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return WriteBack.objects.create(idempotency_key=idempotency_key, **fields), True
+    except IntegrityError:  # a concurrent caller created it first
+        return WriteBack.objects.get(idempotency_key=idempotency_key), False
 
 
 def backoff(attempts: int) -> timedelta:

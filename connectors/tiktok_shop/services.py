@@ -28,11 +28,11 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from connectors.jobs import RUNNING_LEASE, job_claim, job_enqueue, job_fail
+from connectors.jobs import RUNNING_LEASE, job_claim, job_enqueue, job_fail, write_back_create_once
 from returnsync.choices import JobStatus, System, TimelineKind, WriteBackAction
 from returnsync.models import InventoryAdjustment, MarketplaceReturn, WriteBack
 from returnsync.timeline import timeline_record
@@ -96,18 +96,13 @@ def writeback_queue_decision(
     if comment:
         payload["comment"] = comment
     with transaction.atomic():
-        existing = WriteBack.objects.filter(idempotency_key=key).first()
-        if existing is not None:
-            return existing
-        try:
-            with transaction.atomic():
-                write_back = WriteBack.objects.create(
-                    connection_id=marketplace_return.connection_id,
-                    action=APPROVE_DECISIONS.get(decision) or REJECT_DECISIONS[decision],
-                    marketplace_return=marketplace_return, payload=payload, idempotency_key=key,
-                )
-        except IntegrityError:  # a concurrent queue of the same decision won
-            return WriteBack.objects.get(idempotency_key=key)
+        write_back, created = write_back_create_once(
+            idempotency_key=key, connection_id=marketplace_return.connection_id,
+            action=APPROVE_DECISIONS.get(decision) or REJECT_DECISIONS[decision],
+            marketplace_return=marketplace_return, payload=payload,
+        )
+        if not created:
+            return write_back
         timeline_record(
             system=System.TIKTOK_SHOP, kind=TimelineKind.WRITE_BACK, marketplace_return=marketplace_return,
             summary=f"Queued {decision} on TikTok", data={"write_back": write_back.pk, "decision": decision},

@@ -31,11 +31,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.jobs import RUNNING_LEASE, job_claim, job_enqueue, job_fail
+from connectors.jobs import RUNNING_LEASE, job_claim, job_enqueue, job_fail, write_back_create_once
 from connectors.zigzag import mapping
 from returnsync.choices import Grade, JobStatus, Stage, System, TimelineKind, WriteBackAction
 from returnsync.models import (
@@ -169,18 +169,13 @@ def mirror_queue(*, connection: Connection, marketplace_return: MarketplaceRetur
     """Queue the ZigZag return for a TikTok return (idempotent: one row, one ZigZag return)."""
     key = mirror_key(connection=connection, return_id=marketplace_return.return_id)
     with transaction.atomic():
-        existing = WriteBack.objects.filter(idempotency_key=key).first()
-        if existing is not None:
-            return existing
-        try:
-            with transaction.atomic():
-                write_back = WriteBack.objects.create(
-                    connection=connection, action=WriteBackAction.CREATE_PORTAL_RETURN,
-                    marketplace_return=marketplace_return, idempotency_key=key,
-                    payload={"return_id": marketplace_return.return_id, "order_id": marketplace_return.order_ref},
-                )
-        except IntegrityError:
-            return WriteBack.objects.get(idempotency_key=key)
+        write_back, created = write_back_create_once(
+            idempotency_key=key, connection=connection, action=WriteBackAction.CREATE_PORTAL_RETURN,
+            marketplace_return=marketplace_return,
+            payload={"return_id": marketplace_return.return_id, "order_id": marketplace_return.order_ref},
+        )
+        if not created:
+            return write_back
         timeline_record(
             system=System.ZIGZAG, kind=TimelineKind.WRITE_BACK, marketplace_return=marketplace_return,
             summary="Queued: create the ZigZag return", data={"write_back": write_back.pk},
