@@ -61,6 +61,40 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 
 
+# --------------------------------------------------------------------------- errors
+
+
+class ConnectorApiError(RuntimeError):
+    """A call to an external system that did not succeed, whatever the system.
+
+    ``code`` is the system's own error code when it gives one (TikTok's body ``code``,
+    ZigZag's ``error``), ``http_status`` the HTTP answer (None: no answer), and
+    ``retryable`` whether a later attempt may succeed (the job runner retries those on
+    its backoff and gives up on the others). Connectors subclass it only to name it.
+    """
+
+    system = "API"
+
+    def __init__(self, message: str, *, code: int | str | None = None, http_status: int | None = None,
+                 request_id: str = "", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.request_id = request_id
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        parts = [self.message or f"{self.system} error"]
+        if self.code not in (None, ""):
+            parts.append(f"code {self.code}")
+        if self.http_status is not None and parts[0] != f"HTTP {self.http_status}":
+            parts.append(f"HTTP {self.http_status}")
+        if self.request_id:
+            parts.append(f"request {self.request_id}")
+        return " · ".join(parts)
+
+
 # --------------------------------------------------------------------------- limiter
 
 
@@ -257,7 +291,9 @@ class ConnectorHttp:
         )
 
     def make_error(self, outcome: Outcome) -> Exception:
-        return RuntimeError(outcome.message or f"HTTP {outcome.http_status}")
+        return ConnectorApiError(outcome.message or "no answer", code=outcome.api_code or None,
+                                 http_status=outcome.http_status, request_id=outcome.request_id,
+                                 retryable=outcome.retryable)
 
     def secret_values(self) -> list[str]:
         """Values that must never reach a log line (scrubbed from error texts)."""

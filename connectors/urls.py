@@ -1,16 +1,18 @@
-"""Routes of the connectors: webhook receivers, connector pages and, when SANDBOX_ENABLED, the sandboxes."""
+"""Routes of the connectors, built from the registry: one webhook receiver route per
+installed connector (``/webhooks/<slug>/<webhook_slug>/``, named ``<slug>_webhook``), each
+connector's own pages, and, when SANDBOX_ENABLED, the sandboxes under ``/sandbox/``."""
 from django.conf import settings
 from django.urls import include, path
 
-from connectors.tiktok_shop.webhooks import tiktok_webhook
-from connectors.zigzag.webhooks import zigzag_webhook
+from connectors.webhooks import webhook_receive
+from returnsync import registry
 
 urlpatterns: list = [
-    path("webhooks/tiktok/<slug:webhook_slug>/", tiktok_webhook, name="tiktok_webhook"),
-    path("webhooks/zigzag/<slug:webhook_slug>/", zigzag_webhook, name="zigzag_webhook"),
-    path("zigzag/", include("connectors.zigzag.urls")),
+    path(f"webhooks/{c.slug}/<slug:webhook_slug>/", webhook_receive, {"kind": c.kind}, name=f"{c.slug}_webhook")
+    for c in registry.connectors() if c.webhook is not None
 ]
+urlpatterns += [path(f"{c.slug}/", include(c.urls)) for c in registry.connectors() if c.urls]
 
 if settings.SANDBOX_ENABLED:
-    urlpatterns += [path("sandbox/", include("connectors.tiktok_shop.sandbox.urls")),
-                    path("sandbox/", include("connectors.zigzag.sandbox.urls"))]
+    urlpatterns += [path("sandbox/", include(c.sandbox.urls)) for c in registry.connectors()
+                    if c.sandbox is not None and c.sandbox.urls]

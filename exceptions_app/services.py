@@ -23,11 +23,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.retry import NotRetryable, inbound_event_retry, write_back_retry
 from exceptions_app.choices import ActivityVerb, ExceptionStatus, ResolutionCode
 from exceptions_app.models import ExceptionActivity, ExceptionCase, ExceptionTypeSetting
 from exceptions_app.rules import REGISTRY
 from returnsync.roles import Role, has_any_role
+from returnsync.services import NotRetryable, inbound_event_retry, write_back_retry
 
 # Types whose resolution must say how much was actually refunded (finance types the
 # amount into Seller Center by hand; the record has to say what went out).
@@ -240,7 +240,7 @@ def exception_comment(*, exception_id: int, user: AbstractBaseUser, note: str) -
 
 def exception_retry(*, exception_id: int, user: AbstractBaseUser) -> ExceptionCase:
     """Re-run the failed step the exception links (a dead inbound event or a failed
-    write-back) through ``connectors.retry``; a step that succeeded is never re-run."""
+    write-back) through ``returnsync.services``; a step that succeeded is never re-run."""
     case = _get_for_actor(exception_id=exception_id, user=user)
     _ensure_active(case)
     if case.write_back_id is None and case.inbound_event_id is None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-import requests
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -22,9 +21,7 @@ from django.db import models
 from django.db.models import Count, Sum
 from django.utils.html import format_html
 
-from connectors.tiktok_shop.client import TikTokApiError
-from connectors.tiktok_shop.services import connection_authorize
-from returnsync.choices import System
+from returnsync import registry
 from returnsync.crypto import Undecryptable
 from returnsync.models import (
     ApiCall,
@@ -100,14 +97,14 @@ class ConnectionAdminForm(forms.ModelForm):
         help_text="Leave blank to keep the stored secret.",
     )
 
-    tiktok_auth_code = forms.CharField(
-        label="TikTok authorization code",
+    auth_code = forms.CharField(
+        label="Authorization code",
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
         help_text=(
-            "TikTok Shop only: paste the code from the seller's authorization redirect. On save it "
-            "is exchanged for tokens (stored encrypted) and the shop cipher is discovered. "
-            "Tokens can also be pasted as credentials (access_token, refresh_token, ...)."
+            "For systems that authorize a shop by a code (TikTok Shop): paste the code from the "
+            "seller's authorization redirect. On save it is exchanged for tokens (stored encrypted) "
+            "and the shop is discovered. Tokens can also be pasted as credentials."
         ),
     )
 
@@ -158,7 +155,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "description": "Write-only: stored values are never shown. A blank input keeps what is stored.",
                 "fields": (
                     "credentials_status", "new_credentials", "webhook_secret_status", "new_webhook_secret",
-                    "tiktok_auth_code",
+                    "auth_code",
                 ),
             },
         ),
@@ -204,23 +201,24 @@ class ConnectionAdmin(admin.ModelAdmin):
             credentials=form.cleaned_data.get("new_credentials"),
             webhook_secret=form.cleaned_data.get("new_webhook_secret"),
         )
-        auth_code = (form.cleaned_data.get("tiktok_auth_code") or "").strip()
+        auth_code = (form.cleaned_data.get("auth_code") or "").strip()
         if auth_code:
             self._authorize(request, obj, auth_code)
 
     def _authorize(self, request, obj: Connection, auth_code: str) -> None:
-        """Exchange a pasted TikTok auth code; the outcome is a message, never a 500."""
-        if obj.kind != System.TIKTOK_SHOP:
-            self.message_user(request, "An authorization code only applies to TikTok Shop connections.",
-                              messages.WARNING)
+        """Exchange a pasted authorization code through the connector; the outcome is a
+        message, never a 500."""
+        found = registry.connector_or_none(obj.kind)
+        if found is None or found.authorize is None:
+            self.message_user(request, f"An authorization code does not apply to {obj.get_kind_display()} "
+                                       "connections.", messages.WARNING)
             return
         try:
-            shops = connection_authorize(connection=obj, auth_code=auth_code)
-        except (TikTokApiError, requests.RequestException) as exc:
-            self.message_user(request, f"TikTok refused the authorization code: {exc}", messages.ERROR)
+            message = found.authorize(connection=obj, code=auth_code)
+        except Exception as exc:  # the system's refusal, or no answer: a message either way
+            self.message_user(request, f"{found.label} refused the authorization code: {exc}", messages.ERROR)
             return
-        names = ", ".join(str(shop.get("name") or shop.get("id")) for shop in shops) or "no shop"
-        self.message_user(request, f"Authorized: tokens stored; shop {names}.", messages.SUCCESS)
+        self.message_user(request, message, messages.SUCCESS)
 
 
 @admin.register(WarehouseMapping)

@@ -6,6 +6,7 @@ Access is decided here and nowhere else: a view names the roles it serves
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission
@@ -49,13 +50,14 @@ class NavItem:
     roles: frozenset[Role]
 
 
-def _roles(*roles: Role) -> frozenset[Role]:
+def roles_with_admin(*roles: Role) -> frozenset[Role]:
     return frozenset(roles) | {Role.ADMIN}
 
 
+_roles = roles_with_admin
 ALL_ROLES = _roles(Role.CX, Role.FINANCE, Role.OPERATIONS)
 
-NAVIGATION: tuple[NavItem, ...] = (
+_CORE_NAVIGATION: tuple[NavItem, ...] = (
     NavItem("home", "Home", ALL_ROLES),
     NavItem("exception_list", "Exceptions", ALL_ROLES),
     NavItem("return_list", "Returns", ALL_ROLES),
@@ -66,13 +68,39 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("warehouse_list", "Warehouses", _roles(Role.OPERATIONS)),
     NavItem("inventory_list", "Restock", _roles(Role.OPERATIONS)),
     NavItem("writeback_list", "Write-backs", _roles(Role.OPERATIONS)),
-    NavItem("zigzag_csv_upload", "Warehouse CSV", _roles(Role.OPERATIONS)),
     NavItem("connection_list", "Connections", _roles()),
     NavItem("sync_health", "Sync health", _roles()),
     NavItem("inbound_list", "Inbound events", _roles()),
     NavItem("apicall_list", "API calls", _roles()),
     NavItem("exception_settings", "Exception settings", _roles()),
 )
+
+
+# Pages the installed apps add (``returnsync.registry.nav_register``) come after the core's
+# daily pages, before the admin's.
+_ADMIN_SECTION_STARTS_AT = "connection_list"
+
+
+class _Navigation(Sequence):
+    """The menu: the core's pages with those the installed apps registered, in one order."""
+
+    def _items(self) -> tuple[NavItem, ...]:
+        from returnsync import registry
+
+        cut = next(i for i, item in enumerate(_CORE_NAVIGATION) if item.url_name == _ADMIN_SECTION_STARTS_AT)
+        return (*_CORE_NAVIGATION[:cut], *registry.nav_items(), *_CORE_NAVIGATION[cut:])
+
+    def __getitem__(self, index):
+        return self._items()[index]
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __iter__(self) -> Iterator[NavItem]:
+        return iter(self._items())
+
+
+NAVIGATION: Sequence[NavItem] = _Navigation()
 
 
 def user_roles(user) -> frozenset[Role]:

@@ -304,9 +304,18 @@ def home_connections() -> QuerySet[Connection]:
     )
 
 
-# --- Exceptions (read here for the home page, the return page and finance) ----------------
-#
-# The exception pages themselves live in exceptions_app; these reads only need the model.
+def partial_refunds_due() -> QuerySet[PortalReturn]:
+    """Portal returns flagged for a partial refund (``partial_refund_amount`` set) whose
+    TikTok return is not refunded or closed yet: finance settles them in Seller Center."""
+    return (
+        PortalReturn.objects.filter(partial_refund_amount__isnull=False)
+        .exclude(marketplace_return__stage__in=TERMINAL_STAGES)
+        .select_related("connection", "marketplace_return")
+        .order_by("received_at", "id")
+    )
+
+
+# --- Pages of other apps ---------------------------------------------------------------------
 
 
 def url_or_none(name: str, *args) -> str | None:
@@ -320,110 +329,7 @@ def url_or_none(name: str, *args) -> str | None:
         return None
 
 
-def _exception_model():
-    from exceptions_app.models import ExceptionCase
-
-    return ExceptionCase
-
-
-def exceptions_active() -> QuerySet:
-    from exceptions_app.choices import ExceptionStatus
-
-    return (
-        _exception_model()
-        .objects.filter(status__in=ExceptionStatus.active())
-        .select_related("assignee")
-        .order_by("due_at", "id")
-    )
-
-
-def exceptions_for_user(*, user, roles) -> QuerySet:
-    """Active exceptions this person should look at: claimed by them, or open and owned by
-    one of their roles (all roles for admins)."""
-    from exceptions_app.choices import ExceptionStatus
-    from returnsync.roles import Role
-
-    mine = Q(status=ExceptionStatus.CLAIMED, assignee=user)
-    unclaimed = Q(status=ExceptionStatus.OPEN)
-    if Role.ADMIN not in roles:
-        unclaimed &= Q(owner_role__in=[str(role) for role in roles])
-    return exceptions_active().filter(mine | unclaimed)
-
-
-def exceptions_breached(*, roles, now: datetime | None = None) -> QuerySet:
-    """Active exceptions past their SLA, for these roles (all for admins)."""
-    from returnsync.roles import Role
-
-    now = now or timezone.now()
-    rows = exceptions_active().filter(due_at__lte=now)
-    if Role.ADMIN not in roles:
-        rows = rows.filter(owner_role__in=[str(role) for role in roles])
-    return rows
-
-
-def return_exceptions(*, marketplace_return: MarketplaceReturn) -> QuerySet:
-    """Active exceptions about this return, by link or by its TikTok ids."""
-    return exceptions_active().filter(
-        Q(marketplace_return=marketplace_return)
-        | Q(return_ref=marketplace_return.return_id)
-        | Q(portal_return__marketplace_return=marketplace_return)
-    )
-
-
-FINANCE_TASK_TYPES: tuple[str, ...] = ("partial_refund", "refund_mismatch")
-
-
-def finance_tasks() -> QuerySet:
-    """Active partial-refund and refund-mismatch exceptions, most urgent first."""
-    return exceptions_active().filter(type_code__in=FINANCE_TASK_TYPES)
-
-
-def partial_refunds_due() -> QuerySet[PortalReturn]:
-    """Portal returns flagged for a partial refund (``partial_refund_amount`` set) whose
-    TikTok return is not refunded or closed yet: finance settles them in Seller Center."""
-    return (
-        PortalReturn.objects.filter(partial_refund_amount__isnull=False)
-        .exclude(marketplace_return__stage__in=TERMINAL_STAGES)
-        .select_related("connection", "marketplace_return")
-        .order_by("received_at", "id")
-    )
-
-
 # --- Home charts ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DayPair:
-    day: date
-    opened: int
-    resolved: int
-
-
-def exceptions_opened_resolved_per_day(*, days: int = 14, now: datetime | None = None) -> list[DayPair]:
-    """Exceptions opened and closed per local day over the last ``days`` days (today
-    included), every day listed (two grouped queries)."""
-    from django.db.models.functions import TruncDate
-
-    model = _exception_model()
-    today = timezone.localdate(now or timezone.now())
-    first = today - timedelta(days=days - 1)
-    since = start_of_today(now) - timedelta(days=days - 1)
-    tz = timezone.get_current_timezone()
-
-    def per_day(field: str) -> dict[date, int]:
-        return dict(
-            model.objects.filter(**{f"{field}__gte": since})
-            .annotate(day=TruncDate(field, tzinfo=tz))
-            .order_by()
-            .values_list("day")
-            .annotate(n=Count("id"))
-        )
-
-    opened, closed = per_day("opened_at"), per_day("closed_at")
-    return [
-        DayPair(day=d, opened=opened.get(d, 0), resolved=closed.get(d, 0))
-        for d in (first + timedelta(days=i) for i in range(days))
-    ]
 
 
 @dataclass(frozen=True)

@@ -125,26 +125,26 @@ def portal_return_partial_refund_refresh(*, portal_return) -> PartialRefund | No
 
 
 def changes_notify(*, order_refs) -> None:
-    """Tell whoever listens (the exception engine's incremental detection) that returns of
-    these TikTok orders changed. Runs the listeners after commit; a listener failing never
-    breaks the sync that called it. Listeners are dotted paths in
-    ``settings.RETURN_CHANGE_LISTENERS``, each taking ``order_refs=`` (a set of str)."""
+    """Tell whoever listens (the portal lifecycle's linking, a portal's mirror, the exception
+    engine's incremental detection) that returns of these TikTok orders changed. Runs the
+    listeners after commit, in registration order; a listener failing never breaks the
+    sync that called it. Listeners register with
+    ``returnsync.registry.change_listener_register``; each takes ``order_refs=`` (a set of str)."""
     import logging
 
-    from django.conf import settings
-    from django.utils.module_loading import import_string
+    from returnsync import registry
 
     refs = {ref for ref in order_refs if ref}
-    listeners = getattr(settings, "RETURN_CHANGE_LISTENERS", ())
+    listeners = registry.change_listeners()
     if not refs or not listeners:
         return
 
     def run() -> None:
-        for dotted in listeners:
+        for listener in listeners:
             try:
-                import_string(dotted)(order_refs=refs)
+                listener(order_refs=refs)
             except Exception:
-                logging.getLogger(__name__).exception("change listener %s failed", dotted)
+                logging.getLogger(__name__).exception("change listener %s failed", listener)
 
     transaction.on_commit(run)
 
@@ -341,21 +341,19 @@ class ConnectionTestResult:
 
 
 def connection_test_run(*, connection: Connection) -> ConnectionTestResult:
-    """Run the connector's live "test connection" call (``connectors.registry.
-    CONNECTION_TESTS``). Never raises: a failure is a readable message. The connectors'
-    HTTP clients carry timeouts, so this does not hang."""
+    """Run the connector's live "test connection" call (``Connector.connection_test``).
+    Never raises: a failure is a readable message. The connectors' HTTP clients carry
+    timeouts, so this does not hang."""
     import time
 
-    from django.utils.module_loading import import_string
+    from returnsync import registry
 
-    from connectors.registry import CONNECTION_TESTS
-
-    dotted = CONNECTION_TESTS.get(connection.kind)
-    if dotted is None:
+    found = registry.connector_or_none(connection.kind)
+    if found is None or found.connection_test is None:
         return ConnectionTestResult(False, f"No connection test for {connection.get_kind_display()} yet.", 0)
     started = time.monotonic()
     try:
-        message = import_string(dotted)(connection=connection)
+        message = found.connection_test(connection=connection)
         ok = True
     except Exception as exc:
         ok, message = False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -375,3 +373,68 @@ def connection_toggle(*, connection: Connection, enabled: bool | None = None,
     if fields:
         connection.save(update_fields=[*fields, "updated_at"])
     return connection
+
+
+# --- Retrying a failed step by hand --------------------------------------------------------
+#
+# Used by the dead-letter list, sync health and the exception page's Retry button, so all
+# do exactly the same thing. Only the failed row is touched: its status goes back to queued
+# (with room for more attempts) and its run is enqueued through the connectors' plumbing
+# (``returnsync.registry.PLUMBING``); rows that already succeeded are never re-run, and
+# the run itself still claims its row with a conditional update.
+
+# How many more attempts a manual retry grants a write-back that used all of its own.
+RETRY_EXTRA_ATTEMPTS = 3
+
+
+class NotRetryable(ValueError):
+    """The row is not in a failed state (already succeeded, running, or no connector runs it)."""
+
+
+def inbound_event_retry(*, event_id: int):
+    """Process a dead letter again."""
+    from returnsync import registry
+    from returnsync.choices import InboundStatus
+    from returnsync.models import InboundEvent
+
+    with transaction.atomic():
+        event = InboundEvent.objects.select_for_update().get(pk=event_id)
+        if event.status != InboundStatus.FAILED:
+            raise NotRetryable(f"event {event_id} is {event.get_status_display().lower()}, not a dead letter")
+        found = registry.connector_or_none(event.source)
+        if found is None or found.process_event is None or registry.PLUMBING.inbound_enqueue is None:
+            raise NotRetryable(f"no processor for {event.get_source_display()} events")
+        event.status = InboundStatus.RECEIVED
+        event.error = ""
+        event.save(update_fields=["status", "error"])
+        registry.PLUMBING.inbound_enqueue(event_id=event.pk, source=event.source)
+    return event
+
+
+def write_back_retry(*, write_back_id: int):
+    """Run a write-back that gave up (or is waiting for its retry) again, with fresh attempts."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from returnsync import registry
+    from returnsync.choices import JobStatus
+    from returnsync.models import InventoryAdjustment, WriteBack
+
+    retryable = (JobStatus.DEAD, JobStatus.RETRYING)
+    with transaction.atomic():
+        write_back = WriteBack.objects.select_for_update().select_related("connection").get(pk=write_back_id)
+        if write_back.status not in retryable:
+            raise NotRetryable(f"write-back {write_back_id} is {write_back.get_status_display().lower()}")
+        found = registry.connector_or_none(write_back.connection.kind)
+        if found is None or write_back.action not in found.write_back_runners \
+                or registry.PLUMBING.write_back_enqueue is None:
+            raise NotRetryable(f"no runner for {write_back.connection.get_kind_display()} write-backs")
+        WriteBack.objects.filter(pk=write_back.pk).update(
+            status=JobStatus.QUEUED, next_attempt_at=None, updated_at=timezone.now(),
+            max_attempts=F("attempts") + RETRY_EXTRA_ATTEMPTS,
+        )
+        InventoryAdjustment.objects.filter(write_back=write_back, status__in=retryable).update(
+            status=JobStatus.QUEUED, updated_at=timezone.now())
+        write_back.refresh_from_db()
+        registry.PLUMBING.write_back_enqueue(write_back=write_back)
+    return write_back

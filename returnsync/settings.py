@@ -62,10 +62,10 @@ INSTALLED_APPS = [
     "django_q",
     "returnsync.apps.ReturnSyncConfig",
     "exceptions_app.apps.ExceptionsConfig",
+    "connectors.apps.ConnectorsConfig",
+    # One line per external system (see connectors/README.md): its app registers its Connector.
     "connectors.tiktok_shop.apps.TikTokShopConfig",
-    "connectors.tiktok_shop.sandbox.apps.TikTokSandboxConfig",
     "connectors.zigzag.apps.ZigZagConfig",
-    "connectors.zigzag.sandbox.apps.ZigZagSandboxConfig",
 ]
 
 MIDDLEWARE = [
@@ -162,7 +162,13 @@ STORAGES = {
 # --- Sandboxes ------------------------------------------------------------------------
 # The fake external systems are served under /sandbox/ by this same project (never in
 # production unless asked for), so the demo and the tests run the real connector code.
+# Their apps (and tables) are installed only when the sandbox is on.
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", not PRODUCTION)
+if SANDBOX_ENABLED:
+    INSTALLED_APPS += [
+        "connectors.tiktok_shop.sandbox.apps.TikTokSandboxConfig",
+        "connectors.zigzag.sandbox.apps.ZigZagSandboxConfig",
+    ]
 
 # --- Credentials at rest --------------------------------------------------------------
 # Fernet key(s), comma-separated: the first encrypts, all decrypt (so keys can rotate).
@@ -199,13 +205,6 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-# Called (after commit) with the TikTok order ids whose returns a sync just changed:
-# see returnsync.services.changes_notify.
-RETURN_CHANGE_LISTENERS: list[str] = [
-    "connectors.zigzag.services.mirror_for_orders",  # mirror new TikTok returns into ZigZag at once
-    "exceptions_app.tasks.detect_changed",  # incremental exception detection
-]
-
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "returnsync@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -348,15 +348,17 @@ class WriteBackTable(BaseTable):
 
 
 def webhook_path_for(connection: Connection) -> str:
-    """Where this connection's webhooks arrive: the connector's own route when it has one
-    (named ``<kind>_webhook`` or ``<system>_webhook``, e.g. ``tiktok_webhook``), otherwise
-    the conventional ``/webhooks/<kind>/<slug>/``."""
-    for name in (f"{connection.kind}_webhook", f"{connection.kind.split('_')[0]}_webhook"):
-        try:
-            return reverse(name, kwargs={"webhook_slug": connection.webhook_slug})
-        except NoReverseMatch:
-            continue
-    return f"/webhooks/{connection.kind}/{connection.webhook_slug}/"
+    """Where this connection's webhooks arrive: ``/webhooks/<connector slug>/<webhook_slug>/``
+    (the shared receiver's route for the connector), or "" when its system takes none."""
+    from returnsync import registry
+
+    found = registry.connector_or_none(connection.kind)
+    if found is None or found.webhook is None:
+        return ""
+    try:
+        return reverse(f"{found.slug}_webhook", kwargs={"webhook_slug": connection.webhook_slug})
+    except NoReverseMatch:
+        return f"/webhooks/{found.slug}/{connection.webhook_slug}/"
 
 
 class ConnectionTable(BaseTable):

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class TikTokShopConfig(AppConfig):
@@ -7,3 +8,9 @@ class TikTokShopConfig(AppConfig):
     name = "connectors.tiktok_shop"
     label = "tiktok_shop"
     verbose_name = "TikTok Shop connector"
+
+    def ready(self) -> None:
+        from connectors.tiktok_shop.connector import connector
+        from returnsync import registry
+
+        registry.register(connector(sandbox=settings.SANDBOX_ENABLED))

@@ -28,7 +28,13 @@ from typing import Any
 
 import requests
 
-from connectors.http import ConnectorHttp, HttpRequest, Outcome, retry_after_seconds
+from connectors.http import (
+    ConnectorApiError,
+    ConnectorHttp,
+    HttpRequest,
+    Outcome,
+    retry_after_seconds,
+)
 from connectors.tiktok_shop.signing import sign
 
 DEFAULT_AUTH_BASE_URL = "https://auth.tiktok-shops.com"
@@ -56,34 +62,10 @@ CODE_CANNOT_APPROVE_RECEIVE = 25011013
 RETRYABLE_CODES = frozenset({CODE_RATE_LIMITED, CODE_INTERNAL_ERROR, CODE_TIMEOUT})
 
 
-class TikTokApiError(Exception):
-    """A call that did not succeed. ``retryable`` says whether a later retry may succeed."""
+class TikTokApiError(ConnectorApiError):
+    """A TikTok call that did not succeed (``code``: TikTok's body code, an int)."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int | None = None,
-        http_status: int | None = None,
-        request_id: str = "",
-        retryable: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = http_status
-        self.request_id = request_id
-        self.retryable = retryable
-
-    def __str__(self) -> str:
-        parts = [self.message or "TikTok API error"]
-        if self.code is not None:
-            parts.append(f"code {self.code}")
-        if self.http_status is not None:
-            parts.append(f"HTTP {self.http_status}")
-        if self.request_id:
-            parts.append(f"request {self.request_id}")
-        return " · ".join(parts)
+    system = "TikTok API"
 
 
 def _int(value: Any) -> int | None:

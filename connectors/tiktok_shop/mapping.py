@@ -19,7 +19,39 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from returnsync.stages import tiktok_stage
+from returnsync.choices import Stage
+from returnsync.stages import table_lookup
+
+# TikTok's return statuses → the canonical stage (registered as the connector's status table).
+STATUS_TABLE: dict[str, Stage] = {
+    "RETURN_OR_REFUND_REQUEST_PENDING": Stage.REQUESTED,
+    "REFUND_OR_RETURN_REQUEST_REJECT": Stage.REJECTED,
+    "RETURN_OR_REFUND_REQUEST_REJECT": Stage.REJECTED,
+    "AWAITING_BUYER_SHIP": Stage.APPROVED,
+    "BUYER_SHIPPED_ITEM": Stage.IN_TRANSIT,
+    "REJECT_RECEIVE_PACKAGE": Stage.REJECTED,
+    "RETURN_OR_REFUND_REQUEST_SUCCESS": Stage.REFUNDED,
+    "RETURN_OR_REFUND_REQUEST_CANCEL": Stage.CANCELLED,
+    "RETURN_OR_REFUND_REQUEST_COMPLETE": Stage.CLOSED,
+    "AWAITING_BUYER_RESPONSE": Stage.REQUESTED,
+    "REPLACEMENT_REQUEST_PENDING": Stage.REQUESTED,
+    "REPLACEMENT_REQUEST_REJECT": Stage.REJECTED,
+    "REPLACEMENT_REQUEST_REFUND_SUCCESS": Stage.REFUNDED,
+    "REPLACEMENT_REQUEST_CANCEL": Stage.CANCELLED,
+    "REPLACEMENT_REQUEST_COMPLETE": Stage.CLOSED,
+}
+
+# TikTok has no "received" status: receipt shows as this next action after BUYER_SHIPPED_ITEM.
+RECEIVED_ACTION = "SELLER_RESPOND_RECEIVE_PACKAGE"
+
+
+def tiktok_stage(raw_status: str, next_actions: list[str] | tuple[str, ...] = ()) -> Stage:
+    """TikTok's stage, reading receipt from the next action the seller owes."""
+    stage = table_lookup(STATUS_TABLE, raw_status)
+    if stage == Stage.IN_TRANSIT and RECEIVED_ACTION in next_actions:
+        return Stage.RECEIVED
+    return stage
+
 
 # ``1e12`` seconds is the year 33658: anything above is milliseconds.
 _MS_THRESHOLD = 10**12

@@ -9,19 +9,20 @@ The services later issues call:
     yields one ``WriteBack`` row, and every attempt sends the same key to TikTok, so TikTok
     applies it once. The run is enqueued after commit.
 
-``writeback_run(write_back_id=...)``
-    Run one write-back. A conditional UPDATE moves it to ``running`` (so two workers can
-    never both run it); success, or TikTok's "already approved" (25020010) / "already
-    received" (25020011), is ``succeeded``; a retryable failure is ``retrying`` with an
-    exponential ``next_attempt_at``; a final error, or ``max_attempts`` used up, is
-    ``dead``. Each outcome appends to the return's timeline.
+``decision_run(write_back=..., client=...)``
+    The ``ActionRunner`` of every decision: the shared runner (``connectors.jobs``) claims
+    the row, calls it, and records the outcome. Success, or TikTok's "already approved"
+    (25020010) / "already received" (25020011), is ``succeeded``; TikTok's "cannot approve
+    receipt yet" (25011013) retries on the backoff (TikTok learns of a delivery from the
+    carrier, often after the warehouse scanned it); any other final error is ``dead``.
 
 ``inventory_adjustment_queue(...)`` / ``inventory_adjustment_apply(adjustment_id=...)``
     Put restocked units back on sale. See ``inventory_adjustment_apply`` for why it reads
     the current quantity first instead of keeping a ledger.
 
-``writebacks_enqueue_due()``
-    Enqueue every write-back/adjustment whose retry time has come (run periodically).
+``MARKETPLACE``
+    What the portal-side lifecycle (``returnsync.lifecycle``) asks of TikTok, through the
+    registry: release the refund after receipt, adjust stock.
 """
 from __future__ import annotations
 
@@ -29,12 +30,20 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from connectors.jobs import RUNNING_LEASE, job_claim, job_enqueue, job_fail, write_back_create_once
+from connectors.jobs import (
+    due_q,
+    job_claim,
+    job_enqueue,
+    job_fail,
+    write_back_create_once,
+    write_back_enqueue,
+)
 from returnsync.choices import JobStatus, System, TimelineKind, WriteBackAction
 from returnsync.models import InventoryAdjustment, MarketplaceReturn, WriteBack
+from returnsync.registry import ActionRunner, RunResult
 from returnsync.timeline import timeline_record
 
 logger = logging.getLogger(__name__)
@@ -59,7 +68,6 @@ DONE_CODES = frozenset({25020010, 25020011})
 # often after the warehouse has scanned the parcel, so "cannot approve receipt" now may
 # succeed on a later attempt; the write-back retries on its backoff instead of dying.
 NOT_YET_CODES = {"APPROVE_RECEIVED_PACKAGE": frozenset({25011013})}
-RUN_TASK = "connectors.tiktok_shop.tasks.writeback_run_task"
 INVENTORY_TASK = "connectors.tiktok_shop.tasks.inventory_adjustment_task"
 
 
@@ -108,72 +116,34 @@ def writeback_queue_decision(
             summary=f"Queued {decision} on TikTok", data={"write_back": write_back.pk, "decision": decision},
             actor=actor, dedupe_key=f"writeback:{write_back.pk}:queued",
         )
-        job_enqueue(RUN_TASK, write_back.pk, f"tiktok-writeback-{write_back.pk}")
+        write_back_enqueue(write_back=write_back)
     return write_back
 
 
-def _record_outcome(write_back: WriteBack, summary: str) -> None:
-    if write_back.marketplace_return_id is None:
-        return
-    timeline_record(
-        system=System.TIKTOK_SHOP, kind=TimelineKind.WRITE_BACK,
-        marketplace_return=write_back.marketplace_return, summary=summary,
-        data={"write_back": write_back.pk, "status": write_back.status, "attempt": write_back.attempts,
-              "api_code": write_back.last_api_code, "error": write_back.last_error[:300]},
-        dedupe_key=f"writeback:{write_back.pk}:{write_back.attempts}:{write_back.status}",
-    )
-
-
-def writeback_run(*, write_back_id: int, client=None) -> WriteBack:
-    """Run one TikTok decision write-back, exactly once however often it is called."""
+def decision_run(*, write_back: WriteBack, client) -> RunResult:
+    """Send one queued decision to TikTok (the shared runner claims and records it)."""
     from connectors.tiktok_shop.client import TikTokApiError
 
-    now = timezone.now()
-    if not job_claim(WriteBack, write_back_id, now):
-        return WriteBack.objects.get(pk=write_back_id)
-    write_back = WriteBack.objects.select_related("connection", "marketplace_return").get(pk=write_back_id)
-    if write_back.action == WriteBackAction.UPDATE_INVENTORY:
-        raise ValueError("inventory write-backs run through inventory_adjustment_apply")
     payload = write_back.payload or {}
-    client = client or _client(write_back.connection)
+    decision = payload.get("decision")
     try:
         if payload.get("kind") == "reject":
-            client.reject_return(payload["return_id"], decision=payload["decision"],
-                                 idempotency_key=write_back.idempotency_key,
+            client.reject_return(payload["return_id"], decision=decision, idempotency_key=write_back.idempotency_key,
                                  reject_reason=payload.get("reject_reason", ""), comment=payload.get("comment", ""))
         else:
-            client.approve_return(payload["return_id"], decision=payload["decision"],
-                                  idempotency_key=write_back.idempotency_key,
+            client.approve_return(payload["return_id"], decision=decision, idempotency_key=write_back.idempotency_key,
                                   partial_refund=payload.get("partial_refund"))
     except TikTokApiError as exc:
         if exc.code in DONE_CODES:
-            write_back.status = JobStatus.SUCCEEDED
-            write_back.succeeded_at = timezone.now()
-            write_back.last_api_code = str(exc.code)
-            write_back.last_error = ""
-            summary = f"TikTok: {payload.get('decision')} already done ({exc.code})"
-        else:
-            if exc.code in NOT_YET_CODES.get(payload.get("decision"), ()):
-                exc.retryable = True
-            job_fail(write_back, exc, timezone.now())
-            summary = f"TikTok rejected {payload.get('decision')}: {write_back.last_error[:200]}"
-    except Exception as exc:
-        job_fail(write_back, exc, timezone.now())
-        summary = f"{payload.get('decision')} could not reach TikTok: {write_back.last_error[:200]}"
-    else:
-        write_back.status = JobStatus.SUCCEEDED
-        write_back.succeeded_at = timezone.now()
-        write_back.last_api_code = "0"
-        write_back.last_error = ""
-        summary = f"TikTok accepted {payload.get('decision')}"
-    if write_back.status == JobStatus.RETRYING:
-        summary += f" — retry {write_back.attempts + 1}/{write_back.max_attempts} at {write_back.next_attempt_at:%H:%M:%S}"
-    elif write_back.status == JobStatus.DEAD:
-        summary += " — gave up"
-    write_back.save(update_fields=["status", "succeeded_at", "next_attempt_at", "last_error",
-                                   "last_http_status", "last_api_code", "updated_at"])
-    _record_outcome(write_back, summary)
-    return write_back
+            return RunResult(summary=f"TikTok: {decision} already done ({exc.code})", api_code=str(exc.code))
+        if exc.code in NOT_YET_CODES.get(decision, ()):
+            exc.retryable = True
+        raise
+    return RunResult(summary=f"TikTok accepted {decision}", api_code="0")
+
+
+def _decision_failed(write_back: WriteBack) -> str:
+    return f"TikTok did not take {(write_back.payload or {}).get('decision')}"
 
 
 # --- inventory ------------------------------------------------------------------------------
@@ -304,45 +274,62 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
     return adjustment
 
 
-def writeback_enqueue(*, write_back: WriteBack) -> None:
-    """Queue one run of a write-back (after commit): a decision, or the stock update it carries."""
-    if write_back.action == WriteBackAction.UPDATE_INVENTORY:
-        for pk in write_back.inventory_adjustments.values_list("id", flat=True):
-            job_enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
-    else:
-        job_enqueue(RUN_TASK, write_back.pk, f"tiktok-writeback-{write_back.pk}")
-
-
-def writebacks_enqueue_due(*, now=None) -> int:
-    """Enqueue write-backs and adjustments that are due (new, retry time come, or a dead
-    worker's lease expired). Safe to run often: the run itself claims atomically."""
-    now = now or timezone.now()
-    due = (Q(status__in=[JobStatus.QUEUED, JobStatus.RETRYING])
-           & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))) | Q(
-        status=JobStatus.RUNNING, updated_at__lt=now - RUNNING_LEASE)
-    count = 0
-    for pk in WriteBack.objects.filter(due, connection__kind=System.TIKTOK_SHOP).exclude(
-        action=WriteBackAction.UPDATE_INVENTORY
-    ).values_list("id", flat=True)[:500]:
-        job_enqueue(RUN_TASK, pk, f"tiktok-writeback-{pk}")
-        count += 1
-    adj_due = Q(status__in=[JobStatus.QUEUED]) | Q(
-        status=JobStatus.RETRYING, write_back__next_attempt_at__lte=now) | Q(
-        status=JobStatus.RUNNING, updated_at__lt=now - RUNNING_LEASE)
-    for pk in InventoryAdjustment.objects.filter(adj_due, write_back__isnull=False).values_list("id", flat=True)[:500]:
+def inventory_enqueue(*, write_back: WriteBack) -> None:
+    """Queue the stock adjustment a write-back carries (it claims its own row)."""
+    for pk in write_back.inventory_adjustments.values_list("id", flat=True):
         job_enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
-        count += 1
-    return count
 
 
-def connection_authorize(*, connection, auth_code: str) -> list[dict]:
+def inventory_due(*, now=None) -> int:
+    """Enqueue the stock adjustments that are due (new, retry time come, or a dead
+    worker's lease expired)."""
+    now = now or timezone.now()
+    ids = list(InventoryAdjustment.objects.filter(due_q(now, "write_back__"), write_back__isnull=False)
+               .values_list("id", flat=True)[:500])
+    for pk in ids:
+        job_enqueue(INVENTORY_TASK, pk, f"tiktok-inventory-{pk}")
+    return len(ids)
+
+
+WRITE_BACK_RUNNERS = {
+    **{action: ActionRunner(run=decision_run, failed=_decision_failed)
+       for action in {*APPROVE_DECISIONS.values(), *REJECT_DECISIONS.values()}},
+    WriteBackAction.UPDATE_INVENTORY: ActionRunner(enqueue=inventory_enqueue),
+}
+
+
+class TikTokMarketplace:
+    """What the portal-side lifecycle asks of TikTok (``returnsync.registry.Marketplace``)."""
+
+    REFUND_ONLY = frozenset({"REFUND", "REFUND_ONLY"})
+
+    def needs_parcel(self, marketplace_return) -> bool:
+        return marketplace_return.return_type not in self.REFUND_ONLY
+
+    def refund_release(self, *, marketplace_return, actor=None) -> WriteBack:
+        return writeback_queue_decision(marketplace_return=marketplace_return, decision="APPROVE_RECEIVED_PACKAGE",
+                                        actor=actor)
+
+    def stock_adjust(self, **kwargs) -> InventoryAdjustment:
+        return inventory_adjustment_queue(**kwargs)
+
+    def stock_adjustment_run(self, *, adjustment_id: int) -> InventoryAdjustment:
+        return inventory_adjustment_apply(adjustment_id=adjustment_id)
+
+
+MARKETPLACE = TikTokMarketplace()
+
+
+def connection_authorize(*, connection, code: str) -> str:
     """Swap a seller's authorization code for tokens, store them encrypted, and discover the
     shop cipher. Raises ``TikTokApiError`` with TikTok's reason when TikTok refuses."""
     from connectors.tiktok_shop.client import TikTokClient
 
     client = TikTokClient(connection)
-    client.exchange_auth_code(auth_code.strip())
-    return client.discover_shops()
+    client.exchange_auth_code(code.strip())
+    shops = client.discover_shops()
+    names = ", ".join(str(shop.get("name") or shop.get("id")) for shop in shops) or "no shop"
+    return f"Authorized: tokens stored; shop {names}."
 
 
 def connection_test(*, connection) -> str:

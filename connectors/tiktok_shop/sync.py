@@ -19,10 +19,10 @@ queries per page, whatever its size) and idempotent:
 Lines are upserted, never deleted: TikTok does not remove return or order lines, and a
 ``PortalReturnLine`` may point at an ``OrderLine``.
 
-Polling (``poll_returns``) reads Search Returns sorted by ``update_time`` ASC in the
-window ``[watermark - overlap, now)``. Each page is applied in its own transaction
-together with the watermark advance, so a crash loses at most the page in flight and
-the next run re-reads it.
+Polling (``poll_window``, run by the shared poll task ``connectors.polling``) reads
+Search Returns sorted by ``update_time`` ASC in the window ``[watermark - overlap, now)``.
+Each page is applied in its own transaction together with the watermark advance, so a
+crash loses at most the page in flight and the next run re-reads it.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.db import connections, router, transaction
 from django.utils import timezone
@@ -41,7 +41,7 @@ from connectors.tiktok_shop.mapping import (
     refund_external_id,
     return_to_canonical,
 )
-from returnsync.choices import RefundStatus, SyncRunStatus, System, TimelineKind
+from returnsync.choices import RefundStatus, System, TimelineKind
 from returnsync.models import (
     Connection,
     MarketplaceReturn,
@@ -51,16 +51,12 @@ from returnsync.models import (
     OrderLineComponent,
     Refund,
     ReturnEvent,
-    SyncCursor,
-    SyncRun,
 )
 from returnsync.services import changes_notify
 
 logger = logging.getLogger(__name__)
 
 RETURNS_STREAM = "tiktok_returns"
-POLL_OVERLAP = timedelta(minutes=5)
-INITIAL_LOOKBACK = timedelta(days=30)
 
 RETURN_FIELDS = (
     "order_ref", "return_type", "raw_status", "stage", "role", "reason", "tracking_number",
@@ -539,35 +535,14 @@ def _missing_order_ids(connection: Connection, returns: list[dict]) -> list[str]
     return sorted(refs - known)
 
 
-def sync_run_start(*, connection: Connection | None, job: str, stream: str = "", run: SyncRun | None = None) -> SyncRun:
-    """Mark a queued run as running (or create one already running)."""
-    if run is None:
-        run = SyncRun.objects.create(connection=connection, job=job, stream=stream)
-    run.status = SyncRunStatus.RUNNING
-    run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
-    return run
-
-
-def _sync_run_finish(run: SyncRun, counts: dict, error: str = "") -> None:
-    run.status = SyncRunStatus.FAILED if error else SyncRunStatus.SUCCEEDED
-    run.finished_at = timezone.now()
-    run.counts = counts
-    run.error = error[:5000]
-    run.save(update_fields=["status", "finished_at", "counts", "error"])
-
-
-def _sweep(
-    *, connection: Connection, since: datetime, until: datetime, run: SyncRun,
-    cursor: SyncCursor | None, client=None,
-) -> dict:
-    """Read every return updated in ``[since, until)`` page by page; commit each page
-    (with the cursor advance when ``cursor`` is given) before asking for the next."""
-    client = client or _client(connection)
+def poll_window(*, connection: Connection, window, client) -> dict:
+    """The connector's poll (``PollSpec.run``): every return updated in ``[window.since,
+    window.until)``, page by page; each page is committed together with the watermark
+    advance (``window.advance``) before the next is asked for."""
     totals = ApplyCounts()
     orders_fetched = pages = 0
     token = None
-    filters = {"update_time_ge": int(since.timestamp()), "update_time_lt": int(until.timestamp())}
+    filters = {"update_time_ge": int(window.since.timestamp()), "update_time_lt": int(window.until.timestamp())}
     while True:
         data = client.search_returns(filters=filters, page_token=token,
                                      sort_field="update_time", sort_order="ASC") or {}
@@ -577,13 +552,9 @@ def _sweep(
         orders_fetched += len(orders)
         with transaction.atomic():
             counts = returns_apply_page(connection=connection, returns=page, orders=orders)
-            if cursor is not None and page:
-                seen = [c["source_updated_at"] for c in map(return_to_canonical, page) if c["source_updated_at"]]
-                locked = SyncCursor.objects.select_for_update().get(pk=cursor.pk)
-                if seen and (locked.watermark is None or max(seen) > locked.watermark):
-                    locked.watermark = max(seen)
-                    locked.save(update_fields=["watermark", "updated_at"])
-                    cursor.watermark = locked.watermark
+            seen = [c["source_updated_at"] for c in map(return_to_canonical, page) if c["source_updated_at"]]
+            if seen:
+                window.advance(max(seen))
         totals.add(counts)
         pages += 1
         token = data.get("next_page_token") or None
@@ -592,56 +563,6 @@ def _sweep(
     result = totals.as_dict()
     result.update(pages=pages, orders_fetched=orders_fetched)
     return result
-
-
-def poll_returns(
-    *, connection: Connection, now: datetime | None = None, run: SyncRun | None = None, client=None,
-) -> SyncRun:
-    """One poll: everything updated since the watermark (minus an overlap) until ``now``.
-
-    The watermark becomes the newest ``update_time`` among committed pages; it never
-    moves back and never moves past data that has not been committed.
-    """
-    now = now or timezone.now()
-    run = sync_run_start(connection=connection, job="tiktok_poll", stream=RETURNS_STREAM, run=run)
-    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, stream=RETURNS_STREAM)
-    if cursor.watermark is None:
-        lookback = timedelta(days=int((connection.options or {}).get("initial_lookback_days", 30)))
-        since = now - lookback
-    else:
-        since = cursor.watermark - POLL_OVERLAP
-    counts = {"since": since.isoformat(), "until": now.isoformat()}
-    try:
-        counts.update(_sweep(connection=connection, since=since, until=now, run=run, cursor=cursor, client=client))
-    except Exception as exc:  # recorded on the run, then re-raised for the job runner
-        logger.exception("TikTok poll failed for connection %s", connection.pk)
-        _sync_run_finish(run, counts, error=f"{type(exc).__name__}: {exc}")
-        Connection.objects.filter(pk=connection.pk).update(last_error_at=timezone.now(), last_error=str(exc)[:2000])
-        raise
-    _sync_run_finish(run, counts)
-    Connection.objects.filter(pk=connection.pk).update(last_success_at=timezone.now())
-    return run
-
-
-def backfill_returns(
-    *, connection: Connection, since: datetime, until: datetime, run: SyncRun | None = None, client=None,
-) -> SyncRun:
-    """Re-read a date range (by ``update_time``). Never moves the live watermark; safe to
-    repeat (stale rows are skipped)."""
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=UTC)
-    run = sync_run_start(connection=connection, job="tiktok_backfill", stream=RETURNS_STREAM, run=run)
-    counts = {"since": since.isoformat(), "until": until.isoformat()}
-    try:
-        counts.update(_sweep(connection=connection, since=since, until=until, run=run, cursor=None, client=client))
-    except Exception as exc:
-        logger.exception("TikTok backfill failed for connection %s", connection.pk)
-        _sync_run_finish(run, counts, error=f"{type(exc).__name__}: {exc}")
-        raise
-    _sync_run_finish(run, counts)
-    return run
 
 
 def return_refetch(*, connection: Connection, return_id: str, client=None) -> ApplyCounts:
@@ -665,14 +586,11 @@ def order_refetch(*, connection: Connection, order_id: str, client=None) -> Appl
 
 
 __all__ = [
-    "POLL_OVERLAP",
     "RETURNS_STREAM",
     "ApplyCounts",
-    "backfill_returns",
     "order_refetch",
     "orders_apply",
-    "poll_returns",
+    "poll_window",
     "return_refetch",
     "returns_apply_page",
-    "sync_run_start",
 ]

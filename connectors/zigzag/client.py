@@ -22,26 +22,20 @@ from typing import Any
 
 import requests
 
-from connectors.http import ConnectorHttp, HttpRequest, Outcome, retry_after_seconds
+from connectors.http import (
+    ConnectorApiError,
+    ConnectorHttp,
+    HttpRequest,
+    Outcome,
+    retry_after_seconds,
+)
 from connectors.zigzag import mapping
 
 
-class ZigZagApiError(Exception):
-    def __init__(self, message: str, *, http_status: int | None = None, code: str = "",
-                 retryable: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.http_status = http_status
-        self.code = code
-        self.retryable = retryable
+class ZigZagApiError(ConnectorApiError):
+    """A ZigZag call that did not succeed (``code``: ZigZag's ``error`` string)."""
 
-    def __str__(self) -> str:
-        parts = [self.message or "ZigZag API error"]
-        if self.code:
-            parts.append(f"code {self.code}")
-        if self.http_status is not None:
-            parts.append(f"HTTP {self.http_status}")
-        return " · ".join(parts)
+    system = "ZigZag API"
 
 
 class _ZigZagHttp(ConnectorHttp):

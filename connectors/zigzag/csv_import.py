@@ -8,7 +8,7 @@ One of the two return ids names the return; ``sku`` (or the ZigZag item id) name
 item; ``received_quantity`` (0..expected) and/or ``grade`` (any value of the
 connection's grade map, e.g. SELLABLE, DAMAGED, MISSING) say what happened. Every row is
 validated and reported with its reason; the valid rows are applied through
-``services.portal_lines_record``, exactly like a webhook. Values are absolute and the
+``returnsync.lifecycle.portal_lines_record``, exactly like a webhook. Values are absolute and the
 file's digest is recorded (``InboundEvent``), so uploading the same file again changes
 nothing.
 """
@@ -96,7 +96,7 @@ def _read(content: bytes) -> list[dict]:
 
 def csv_import(*, connection: Connection, content: bytes, filename: str = "") -> CsvResult:
     """Validate every row, apply the valid ones, report each row. Raises ``CsvFileError``."""
-    from connectors.zigzag.services import LineUpdate, portal_lines_record
+    from returnsync.lifecycle import LineUpdate, portal_lines_record
 
     rows = _read(content)
     result = CsvResult()

@@ -17,7 +17,7 @@ ids may be numbers, quantities strings, names in either snake or camel case.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from returnsync.choices import Grade, Stage
+from returnsync.lifecycle import ItemSnapshot, ReturnSnapshot
 from returnsync.stages import connection_stage, normalise
 
 DEFAULTS: dict[str, Any] = {
@@ -60,6 +61,24 @@ DEFAULTS: dict[str, Any] = {
     "signature_header": "X-ZigZag-Signature",
 }
 WEBHOOK_SIGNATURE_PREFIX = "sha256="
+
+# ZigZag return statuses (seen: Pending approval, Approved, Rejected, Received, Refunded,
+# Exchange; the rest are guesses) → the canonical stage. A connection overrides entries
+# with ``options["status_map"]``.
+STATUS_TABLE: dict[str, Stage] = {
+    "PENDING_APPROVAL": Stage.REQUESTED,
+    "APPROVED": Stage.APPROVED,
+    "LABEL_CREATED": Stage.LABEL_CREATED,
+    "IN_TRANSIT": Stage.IN_TRANSIT,
+    "RECEIVED": Stage.RECEIVED,
+    "GRADED": Stage.INSPECTED,
+    "INSPECTED": Stage.INSPECTED,
+    "REFUNDED": Stage.REFUNDED,
+    "EXCHANGE": Stage.CLOSED,
+    "CLOSED": Stage.CLOSED,
+    "REJECTED": Stage.REJECTED,
+    "CANCELLED": Stage.CANCELLED,
+}
 
 
 def config(connection) -> dict[str, Any]:
@@ -136,37 +155,6 @@ def _get(data: dict, *names: str, default=None):
         if name in data and data[name] not in (None, ""):
             return data[name]
     return default
-
-
-@dataclass
-class ItemSnapshot:
-    item_id: str
-    item_reference: str
-    sku: str
-    name: str
-    quantity: int
-    received_quantity: int | None
-    raw_grade: str
-    grade: Grade | None
-    unit_price: Decimal | None
-
-
-@dataclass
-class ReturnSnapshot:
-    external_id: str
-    reference: str          # the TikTok return id we sent
-    order_reference: str    # the TikTok order id
-    raw_status: str
-    stage: Stage
-    tracking_number: str
-    carrier: str
-    location: str
-    currency: str
-    created_at: datetime | None
-    updated_at: datetime | None
-    items: list[ItemSnapshot] = field(default_factory=list)
-    raw: dict = field(default_factory=dict)
-    authorized_refund: Decimal | None = None  # the refund ZigZag authorised, once it has
 
 
 def return_from_payload(connection, data: dict) -> ReturnSnapshot:

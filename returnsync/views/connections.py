@@ -1,7 +1,7 @@
 """Admin: one connection's page (write-only secrets, live "test connection", webhook URL,
 enable/disable, sandbox flag), sync health across connections, and the retry buttons for
-dead letters and failed write-backs (``connectors.retry``, the same path the exception
-page uses)."""
+dead letters and failed write-backs (``returnsync.services`` retries, the same path the
+exception page uses)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import TemplateView, View
 
-from connectors.retry import NotRetryable, inbound_event_retry, write_back_retry
 from returnsync import selectors, services
 from returnsync.forms import ConnectionSecretsForm
 from returnsync.models import Connection, InboundEvent, WriteBack
+from returnsync.services import NotRetryable, inbound_event_retry, write_back_retry
 from returnsync.tables import webhook_path_for
 from returnsync.views.base import RoleRequiredMixin
 
@@ -44,7 +44,8 @@ class ConnectionDetailView(ConnectionMixin, TemplateView):
             health=health,
             credential_keys=sorted((connection.credentials or {}).keys()),
             has_webhook_secret=bool(connection.webhook_secret),
-            webhook_url=self.request.build_absolute_uri(webhook_path_for(connection)),
+            webhook_url=(self.request.build_absolute_uri(path) if (path := webhook_path_for(connection))
+                         else ""),
             portal_url_template=(connection.options or {}).get(
                 selectors.PORTAL_URL_TEMPLATE_OPTION, ""
             ),

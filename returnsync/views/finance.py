@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from returnsync import selectors
+from returnsync import registry, selectors
 from returnsync.forms import ReconciliationForm
 from returnsync.views.base import RoleRequiredMixin, stream_csv
 
@@ -81,16 +81,11 @@ class FinanceView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        tasks = selectors.finance_tasks()
         partials = selectors.partial_refunds_due()
         report = context["report"]
         context.update(
-            tasks=list(tasks[:TASKS_LISTED]),
-            tasks_count=tasks.count(),
             partials=list(partials[:TASKS_LISTED]),
             partials_count=partials.count(),
-            exception_pages=selectors.url_or_none("exception_detail", 0) is not None,
-            exception_list_url=selectors.url_or_none("exception_list"),
             totals={
                 "total": sum(r.total for r in report),
                 "received": sum(r.received for r in report),
@@ -99,4 +94,5 @@ class FinanceView(RoleRequiredMixin, TemplateView):
             export_query=self.request.GET.copy(),
         )
         context["export_query"]["export"] = "csv"
+        context.update(registry.page_context("finance", request=self.request))
         return context

@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.generic import TemplateView, View
 
-from returnsync import selectors
+from returnsync import registry, selectors
 from returnsync.models import MarketplaceReturn
 from returnsync.views.base import RoleRequiredMixin
 
@@ -50,10 +50,10 @@ class ReturnDetailView(RoleRequiredMixin, TemplateView):
             mirror_attempts=[] if portals else list(
                 selectors.return_mirror_attempts(marketplace_return=marketplace_return)),
             timeline=list(selectors.return_timeline(marketplace_return=marketplace_return)),
-            exceptions=list(selectors.return_exceptions(marketplace_return=marketplace_return)),
-            exception_pages=selectors.url_or_none("exception_detail", 0) is not None,
             portal_links=selectors.return_portal_links(
                 marketplace_return=marketplace_return, portals=portals
             ),
         )
+        context.update(registry.page_context("return_detail", request=self.request,
+                                             marketplace_return=marketplace_return))
         return context

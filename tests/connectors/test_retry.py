@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from django_q.models import OrmQ
 
-from connectors.retry import NotRetryable, inbound_event_retry, write_back_retry
 from returnsync.choices import InboundStatus, JobStatus
+from returnsync.services import NotRetryable, inbound_event_retry, write_back_retry
 from tests.factories import InboundEventFactory, InventoryAdjustmentFactory, WriteBackFactory
 
 pytestmark = pytest.mark.django_db

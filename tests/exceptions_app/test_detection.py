@@ -160,7 +160,7 @@ def test_a_sync_change_queues_one_incremental_pass_which_records_a_run(django_ca
 
 
 def test_command_and_schedule(capsys):
-    from connectors.registry import schedules_ensure_all
+    from returnsync.registry import schedules_ensure_all
 
     mismatched()
     call_command("detect_exceptions", "--full")

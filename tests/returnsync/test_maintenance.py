@@ -5,8 +5,8 @@ import pytest
 from django.db import connection
 from django_q.models import Schedule
 
-from connectors.registry import schedules_ensure_all
 from returnsync.maintenance import database_statistics_refresh
+from returnsync.registry import schedules_ensure_all
 from tests.exceptions_app.factories import ExceptionCaseFactory
 
 pytestmark = pytest.mark.django_db

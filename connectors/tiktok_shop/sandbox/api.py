@@ -23,7 +23,6 @@ import time
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-import requests
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -683,60 +682,32 @@ def _queue_order_webhook(shop: SandboxShop, data: dict) -> None:
                      "is_on_hold_order": data.get("is_on_hold_order", False), "update_time": data["update_time"]})
 
 
-def _post(session, url: str, body: bytes, signature: str, timeout: float) -> tuple[int | None, str]:
-    try:
-        response = session.post(url, data=body, timeout=timeout,
-                                headers={"Content-Type": "application/json", "Authorization": signature})
-    except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500]
-    return response.status_code, "" if 200 <= response.status_code < 300 else response.text[:500]
+def _outbox():
+    from connectors.sandbox_outbox import Outbox
+
+    def give_up(row) -> bool:
+        return row.attempts >= WEBHOOK_MAX_ATTEMPTS and row.created_at < timezone.now() - WEBHOOK_GIVE_UP_AFTER
+
+    def logged(row, status_code, error, duplicate) -> None:
+        SandboxWebhookAttempt.objects.create(webhook=row, status_code=status_code, error=error, duplicate=duplicate)
+
+    return Outbox(
+        sender=lambda row: row.app, url=lambda app: app.webhook_url, faults=lambda app: app.faults or {},
+        event_id=lambda row: row.tts_notification_id,
+        headers=lambda app, row, body: {"Authorization": webhook_signature(app.app_key, app.app_secret, body)},
+        give_up=give_up, attempt_logged=logged,
+    )
 
 
 def deliver_webhooks(app=None, *, limit: int = 500, timeout: float = 5.0, session=None) -> int:
     """POST pending notifications to each app's webhook URL; returns how many were
-    delivered. Applies the app's drop/duplicate/reorder faults; a failure stays pending
-    and is retried by every later call (given up after WEBHOOK_MAX_ATTEMPTS attempts and
-    WEBHOOK_GIVE_UP_AFTER)."""
-    session = session or requests.Session()
+    delivered. Applies the app's drop/duplicate/reorder faults (``connectors.sandbox_outbox``);
+    a failure stays pending and is retried by every later call (given up after
+    WEBHOOK_MAX_ATTEMPTS attempts and WEBHOOK_GIVE_UP_AFTER)."""
+    from connectors.sandbox_outbox import deliver
+
     qs = SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING).exclude(app__webhook_url="")
     if app is not None:
         qs = qs.filter(app=get_app(app))
-    rows = list(qs.select_related("app").order_by("id")[:limit])
-    by_app: dict[int, list[SandboxWebhook]] = {}
-    for row in rows:
-        by_app.setdefault(row.app_id, []).append(row)
-    delivered = 0
-    for batch in by_app.values():
-        sandbox_app = batch[0].app
-        faults = sandbox_app.faults or {}
-        if faults.get("reorder_webhooks"):
-            _fault_rng(sandbox_app, batch[0].tts_notification_id, "reorder").shuffle(batch)
-        for row in batch:
-            rng = _fault_rng(sandbox_app, row.tts_notification_id)
-            drop = rng.random() < float(faults.get("drop_webhooks") or 0)
-            duplicate = rng.random() < float(faults.get("duplicate_webhooks") or 0)
-            if row.attempts == 0 and drop:
-                row.status = SandboxWebhook.Status.DROPPED
-                row.last_error = "dropped (fault injection)"
-                row.save(update_fields=["status", "last_error"])
-                SandboxWebhookAttempt.objects.create(webhook=row, error=row.last_error)
-                continue
-            body = row.body.encode()
-            signature = webhook_signature(sandbox_app.app_key, sandbox_app.app_secret, body)
-            sends = 2 if (duplicate and row.attempts == 0) else 1
-            ok = False
-            for n in range(sends):
-                code, error = _post(session, sandbox_app.webhook_url, body, signature, timeout)
-                SandboxWebhookAttempt.objects.create(webhook=row, status_code=code, error=error, duplicate=n > 0)
-                row.attempts += 1
-                row.last_status_code = code
-                row.last_error = error
-                ok = ok or (code is not None and 200 <= code < 300)
-            if ok:
-                row.status = SandboxWebhook.Status.DELIVERED
-                row.delivered_at = timezone.now()
-                delivered += 1
-            elif row.attempts >= WEBHOOK_MAX_ATTEMPTS and row.created_at < timezone.now() - WEBHOOK_GIVE_UP_AFTER:
-                row.status = SandboxWebhook.Status.FAILED
-            row.save(update_fields=["status", "attempts", "last_status_code", "last_error", "delivered_at"])
-    return delivered
+    return deliver(list(qs.select_related("app").order_by("id")[:limit]), _outbox(), session=session,
+                   timeout=timeout)

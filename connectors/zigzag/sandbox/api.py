@@ -23,7 +23,6 @@ import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-import requests
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -358,51 +357,30 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _outbox():
+    from connectors.sandbox_outbox import Outbox
+
+    return Outbox(
+        sender=lambda row: row.account, url=lambda acct: acct.webhook_url, faults=lambda acct: acct.faults or {},
+        event_id=lambda row: row.event_id,
+        headers=lambda acct, row, body: {"X-ZigZag-Signature": sign(acct.webhook_secret, body),
+                                         "X-ZigZag-Event": row.event},
+        give_up=lambda row: row.attempts >= WEBHOOK_MAX_ATTEMPTS,
+    )
+
+
 def deliver_webhooks(account=None, *, limit: int = 500, timeout: float = 5.0, session=None) -> int:
     """POST pending webhooks (signed ``X-ZigZag-Signature``), applying the account's
-    drop/duplicate/reorder faults. A failure stays pending and is re-sent by later calls
-    (ZigZag itself retries daily for a week); given up after WEBHOOK_MAX_ATTEMPTS."""
-    session = session or requests.Session()
+    drop/duplicate/reorder faults (``connectors.sandbox_outbox``). A failure stays pending
+    and is re-sent by later calls (ZigZag itself retries daily for a week); given up after
+    WEBHOOK_MAX_ATTEMPTS."""
+    from connectors.sandbox_outbox import deliver
+
     qs = ZigZagWebhook.objects.filter(status=ZigZagWebhook.Status.PENDING).exclude(account__webhook_url="")
     if account is not None:
         qs = qs.filter(account=get_account(account))
-    by_account: dict[int, list[ZigZagWebhook]] = {}
-    for row in qs.select_related("account").order_by("id")[:limit]:
-        by_account.setdefault(row.account_id, []).append(row)
-    delivered = 0
-    for batch in by_account.values():
-        acct = batch[0].account
-        faults = acct.faults or {}
-        if faults.get("reorder_webhooks"):
-            _fault_rng(acct, batch[0].event_id, "reorder").shuffle(batch)
-        for row in batch:
-            rng = _fault_rng(acct, row.event_id)
-            drop = rng.random() < float(faults.get("drop_webhooks") or 0)
-            duplicate = rng.random() < float(faults.get("duplicate_webhooks") or 0)
-            if row.attempts == 0 and drop:
-                row.status, row.last_error = ZigZagWebhook.Status.DROPPED, "dropped (fault injection)"
-                row.save(update_fields=["status", "last_error"])
-                continue
-            body = row.body.encode()
-            headers = {"Content-Type": "application/json", "X-ZigZag-Signature": sign(acct.webhook_secret, body),
-                       "X-ZigZag-Event": row.event}
-            ok = False
-            for _ in range(2 if duplicate and row.attempts == 0 else 1):
-                row.attempts += 1
-                try:
-                    response = session.post(acct.webhook_url, data=body, headers=headers, timeout=timeout)
-                    row.last_status_code, row.last_error = response.status_code, (
-                        "" if response.ok else response.text[:500])
-                    ok = ok or response.ok
-                except requests.RequestException as exc:
-                    row.last_status_code, row.last_error = None, f"{type(exc).__name__}: {exc}"[:500]
-            if ok:
-                row.status, row.delivered_at = ZigZagWebhook.Status.DELIVERED, timezone.now()
-                delivered += 1
-            elif row.attempts >= WEBHOOK_MAX_ATTEMPTS:
-                row.status = ZigZagWebhook.Status.FAILED
-            row.save(update_fields=["status", "attempts", "last_status_code", "last_error", "delivered_at"])
-    return delivered
+    return deliver(list(qs.select_related("account").order_by("id")[:limit]), _outbox(), session=session,
+                   timeout=timeout)
 
 
 def redeliver(account, event_id: str) -> None:

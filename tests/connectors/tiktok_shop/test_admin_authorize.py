@@ -33,7 +33,7 @@ def unauthorized_shop(live_server) -> Connection:
 def test_a_pasted_auth_code_is_exchanged_for_tokens_and_the_shop_is_found(admin_client, unauthorized_shop):
     code = sandbox.issue_auth_code(unauthorized_shop)
 
-    response = post_change(admin_client, unauthorized_shop, tiktok_auth_code=code)
+    response = post_change(admin_client, unauthorized_shop, auth_code=code)
 
     assert response.status_code == 302
     unauthorized_shop.refresh_from_db()
@@ -44,7 +44,7 @@ def test_a_pasted_auth_code_is_exchanged_for_tokens_and_the_shop_is_found(admin_
 
 
 def test_a_refused_auth_code_is_a_message_not_an_error_page(admin_client, unauthorized_shop):
-    response = post_change(admin_client, unauthorized_shop, tiktok_auth_code="not-a-real-code")
+    response = post_change(admin_client, unauthorized_shop, auth_code="not-a-real-code")
 
     assert response.status_code == 302
     unauthorized_shop.refresh_from_db()

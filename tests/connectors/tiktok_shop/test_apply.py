@@ -199,9 +199,11 @@ def test_deadline_changes_come_from_seller_next_action_response(conn):
 
 from django.utils import timezone
 
+from connectors.polling import backfill_run as backfill_returns
+from connectors.polling import poll_run as poll_returns
 from connectors.tiktok_shop.client import TikTokClient
 from connectors.tiktok_shop.sandbox import api as sandbox
-from connectors.tiktok_shop.sync import RETURNS_STREAM, backfill_returns, poll_returns
+from connectors.tiktok_shop.sync import RETURNS_STREAM
 from returnsync.choices import SyncRunStatus
 from returnsync.models import SyncCursor, SyncRun
 
@@ -287,11 +289,9 @@ def test_management_commands_poll_and_backfill(live_server, capsys):
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
-    from connectors.tiktok_shop.management.commands import (
-        tiktok_backfill,
-        tiktok_poll,
-        tiktok_writebacks,
-    )
+    from connectors.management.commands import connector_backfill as tiktok_backfill
+    from connectors.management.commands import connector_poll as tiktok_poll
+    from connectors.management.commands import writebacks_run as tiktok_writebacks
 
     conn = sandbox.connect(name="command-test", server_url=live_server.url)
     seed_returns(conn, 3, start=0)

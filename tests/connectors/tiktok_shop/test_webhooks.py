@@ -11,7 +11,7 @@ from django_q.models import OrmQ
 from connectors.tiktok_shop.client import TikTokClient
 from connectors.tiktok_shop.sandbox import api as sandbox
 from connectors.tiktok_shop.signing import webhook_signature
-from connectors.tiktok_shop.webhooks import inbound_event_process
+from connectors.webhooks import inbound_event_process
 from returnsync.choices import InboundStatus
 from returnsync.models import InboundEvent, MarketplaceReturn
 from tests.factories import ConnectionFactory
@@ -151,7 +151,7 @@ def test_stuck_and_dead_letter_events_are_requeued_until_out_of_attempts(conn):
 
     from django.utils import timezone
 
-    from connectors.tiktok_shop.tasks import inbound_events_requeue
+    from connectors.webhooks import inbound_events_requeue
 
     post(conn, body_for(notification="stuck"))
     post(conn, b"{broken")

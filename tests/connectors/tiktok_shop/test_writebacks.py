@@ -7,13 +7,13 @@ import pytest
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from connectors.jobs import write_back_run as writeback_run
 from connectors.tiktok_shop.client import TikTokClient
 from connectors.tiktok_shop.sandbox import api as sandbox
 from connectors.tiktok_shop.services import (
     inventory_adjustment_apply,
     inventory_adjustment_queue,
     writeback_queue_decision,
-    writeback_run,
 )
 from connectors.tiktok_shop.sync import return_refetch
 from returnsync.choices import JobStatus, TimelineKind
@@ -173,8 +173,9 @@ def test_inventory_is_read_first_and_a_crash_after_sending_does_not_double_count
 def test_due_sweep_and_schedules_are_idempotent(shop):
     from django_q.models import Schedule
 
-    from connectors.tiktok_shop.services import writebacks_enqueue_due
-    from connectors.tiktok_shop.tasks import poll_due, schedules_ensure
+    from connectors.jobs import writebacks_enqueue_due
+    from connectors.polling import poll_due
+    from connectors.tasks import schedules_ensure
 
     conn, client = shop
     mreturn = received_return(conn, client)

@@ -8,12 +8,12 @@ import time
 import pytest
 from django.test import Client
 
-from connectors.retry import inbound_event_retry, write_back_retry
+from connectors.jobs import write_back_run
+from connectors.polling import poll_run
 from connectors.tiktok_shop.sandbox import api as tiktok_sandbox
 from connectors.zigzag import services
 from connectors.zigzag.client import ZigZagApiError, ZigZagClient
 from connectors.zigzag.sandbox import api as zigzag_sandbox
-from connectors.zigzag.sync import poll_returns
 from connectors.zigzag.webhooks import webhook_signature
 from returnsync.choices import Grade, InboundStatus, JobStatus
 from returnsync.models import (
@@ -24,6 +24,7 @@ from returnsync.models import (
     PortalReturn,
     WriteBack,
 )
+from returnsync.services import inbound_event_retry, write_back_retry
 from tests.connectors.zigzag.conftest import drain, pump
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -75,7 +76,7 @@ def test_lost_create_answer_is_retried_and_finds_the_same_return(systems):
     write_back = WriteBack.objects.get(connection=zigzag)
     if write_back.status == JobStatus.RETRYING:  # the client's own retries already found it otherwise
         WriteBack.objects.filter(pk=write_back.pk).update(next_attempt_at=None)
-        services.mirror_run(write_back_id=write_back.pk, client=ZigZagClient(zigzag, sleep=no_sleep))
+        write_back_run(write_back_id=write_back.pk, client=ZigZagClient(zigzag, sleep=no_sleep))
     write_back.refresh_from_db()
     assert write_back.status == JobStatus.SUCCEEDED
     assert zigzag_sandbox.ZigZagReturn.objects.filter(reference=return_id).count() == 1
@@ -143,7 +144,7 @@ def test_dead_inbound_event_is_retried_through_connectors_retry(systems):
     zigzag_sandbox.set_faults(zigzag, server_error=1.0)
     Client().post(f"/webhooks/zigzag/{zigzag.webhook_slug}/", body, content_type="application/json",
                   HTTP_X_ZIGZAG_SIGNATURE=webhook_signature(zigzag.webhook_secret, body))
-    from connectors.zigzag.webhooks import inbound_event_process
+    from connectors.webhooks import inbound_event_process
     event = InboundEvent.objects.get(dedupe_key__endswith="evt_ids_only")
     inbound_event_process(event_id=event.pk, client=ZigZagClient(zigzag, sleep=no_sleep))
     event.refresh_from_db()
@@ -171,13 +172,13 @@ def test_polling_catches_what_dropped_webhooks_lost(systems):
     pump(tiktok, zigzag)
     portal = PortalReturn.objects.get(external_id=ret.return_id)
     assert portal.lines.get().grade == Grade.PENDING  # nothing arrived
-    run = poll_returns(connection=zigzag, client=ZigZagClient(zigzag, sleep=no_sleep))
+    run = poll_run(connection=zigzag, client=ZigZagClient(zigzag, sleep=no_sleep))
     assert run.status == "succeeded" and run.counts["updated"] >= 1
     line = portal.lines.get()
     assert (line.received_quantity, line.grade, line.raw_grade) == (1, Grade.DAMAGED, "DAMAGED")
     portal.refresh_from_db()
     assert portal.partial_refund_amount == 0  # damaged: nothing refundable
-    again = poll_returns(connection=zigzag, client=ZigZagClient(zigzag, sleep=no_sleep))
+    again = poll_run(connection=zigzag, client=ZigZagClient(zigzag, sleep=no_sleep))
     assert again.counts["created"] == 0
 
 

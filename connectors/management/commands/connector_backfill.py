@@ -1,10 +1,10 @@
-"""Re-read TikTok Shop returns updated in a date range (does not move the live watermark)."""
+"""Re-read what changed in a date range on one connection (does not move the live watermark)."""
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors.tiktok_shop.sync import backfill_returns
-from returnsync.choices import System
+from connectors.polling import backfill_run
+from returnsync import registry
 from returnsync.models import Connection
 
 
@@ -17,7 +17,7 @@ def _when(text: str) -> datetime:
 
 
 class Command(BaseCommand):
-    help = "Backfill TikTok Shop returns whose update_time is in [--since, --until)."
+    help = "Backfill one connection's records updated in [--since, --until)."
 
     def add_arguments(self, parser):
         parser.add_argument("--connection", type=int, required=True)
@@ -25,11 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--until", required=True, help="ISO date/time (exclusive)")
 
     def handle(self, *args, **options):
-        connection = Connection.objects.filter(kind=System.TIKTOK_SHOP, pk=options["connection"]).first()
+        kinds = [c.kind for c in registry.connectors() if c.poll is not None]
+        connection = Connection.objects.filter(kind__in=kinds, pk=options["connection"]).first()
         if connection is None:
-            raise CommandError(f"no TikTok connection {options['connection']}")
+            raise CommandError(f"no polled connection {options['connection']}")
         since, until = _when(options["since"]), _when(options["until"])
         if since >= until:
             raise CommandError("--since must be before --until")
-        run = backfill_returns(connection=connection, since=since, until=until)
+        run = backfill_run(connection=connection, since=since, until=until)
         self.stdout.write(f"{connection}: {run.counts}")
