@@ -175,6 +175,12 @@ def inventory_adjustment_queue(
     return adjustment
 
 
+class StockMoved(Exception):
+    """The stock is neither what we read before nor what we wrote: a person must look."""
+
+    retryable = False
+
+
 def _warehouse_quantities(inventory: list[dict], sku_id: str) -> tuple[str, dict[str, int]]:
     for product in inventory:
         for sku in product.get("skus") or []:
@@ -234,7 +240,7 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
             if current == payload["target"]:
                 done = True
             elif current != payload["before"]:
-                raise RuntimeError(
+                raise StockMoved(
                     f"stock at {adjustment.warehouse_id} is {current}: neither before ({payload['before']}) "
                     f"nor target ({payload['target']}); check by hand"
                 )
@@ -249,8 +255,6 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
             if data.get("errors"):
                 raise TikTokApiError(f"inventory update errors: {data['errors']}"[:500], retryable=False)
     except Exception as exc:
-        if isinstance(exc, RuntimeError):
-            exc.retryable = False
         job_fail(write_back, exc, timezone.now())
         adjustment.status = write_back.status
         adjustment.last_error = write_back.last_error
