@@ -76,6 +76,21 @@ class WriteBackAction(models.TextChoices):
     CREATE_PORTAL_RETURN = "create_portal_return", "Portal: create return"
 
 
+class ReleaseState(models.TextChoices):
+    """Where a portal return stands at the refund gate (``returnsync.refund_gate``): the
+    decision that releases the marketplace's full refund is sent only in ``released``."""
+
+    UNLINKED = "unlinked", "Not linked to a TikTok return"
+    NOT_APPLICABLE = "not_applicable", "No parcel to release on"
+    AWAITING_RECEIPT = "awaiting_receipt", "Waiting for the parcel"
+    AWAITING_INSPECTION = "awaiting_inspection", "Waiting for inspection"
+    HELD_SHORT = "held_short", "Held: items missing"
+    HELD_INSPECTION = "held_inspection", "Held: failed inspection"
+    HELD_VALUE = "held_value", "Held: refund value differs"
+    RELEASED = "released", "Refund released"
+    ALREADY_REFUNDED = "already_refunded", "Already refunded on TikTok"
+
+
 class AdjustmentReason(models.TextChoices):
     RESTOCK = "restock", "Restock after grading"
     CORRECTION = "correction", "Manual correction"
@@ -143,6 +158,16 @@ BADGE_COLORS: dict[str, str] = {
     InboundStatus.IGNORED: "grey",
     InboundStatus.FAILED: "red",
     RefundStatus.FAILED: "red",
+    # the refund gate
+    ReleaseState.UNLINKED: "grey",
+    ReleaseState.NOT_APPLICABLE: "grey",
+    ReleaseState.AWAITING_RECEIPT: "blue",
+    ReleaseState.AWAITING_INSPECTION: "indigo",
+    ReleaseState.HELD_SHORT: "orange",
+    ReleaseState.HELD_INSPECTION: "orange",
+    ReleaseState.HELD_VALUE: "red",
+    ReleaseState.RELEASED: "green",
+    ReleaseState.ALREADY_REFUNDED: "teal",
     RefundStatus.CANCELLED: "grey",
     # exceptions (exceptions_app.choices: ExceptionStatus, Severity)
     "open": "orange",

@@ -75,6 +75,7 @@ class ItemSnapshot:
     raw_grade: str
     grade: Grade | None  # None: the portal's grade is not in the connection's grade map
     unit_price: Decimal | None
+    location: str = ""  # where the item was put away, when the portal says per item
 
 
 @dataclass
@@ -94,7 +95,13 @@ class ReturnSnapshot:
     updated_at: datetime | None
     items: list[ItemSnapshot] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
-    authorized_refund: Decimal | None = None  # the refund the portal authorised, once it has
+    # The refund the portal authorised, once it has (on the connection's
+    # ``authorized_refund_basis``: the items' price, or the total with tax and shipping).
+    authorized_refund: Decimal | None = None
+    # When the portal says the parcel was scanned in / inspected: a snapshot carrying several
+    # changes at once must not move the receipt to the time of the latest one.
+    received_at: datetime | None = None
+    inspected_at: datetime | None = None
 
 
 @dataclass
@@ -103,6 +110,7 @@ class LineUpdate:
     received_quantity: int | None = None
     grade: Grade | None = None
     raw_grade: str = ""
+    location: str = ""
 
 
 # --- which marketplace connection a portal works with ---------------------------------------
@@ -240,9 +248,13 @@ def portal_return_apply(*, connection: Connection, snapshot: ReturnSnapshot, sou
         pr.authorized_refund = snapshot.authorized_refund
     pr.source_updated_at = snapshot.updated_at or pr.source_updated_at
     pr.raw = snapshot.raw
-    if snapshot.raw_status and pr.stage in RECEIVED_STAGES and pr.received_at is None:
+    if snapshot.received_at is not None:  # the portal's own scan time is the receipt time
+        pr.received_at = snapshot.received_at
+    elif snapshot.raw_status and pr.stage in RECEIVED_STAGES and pr.received_at is None:
         pr.received_at = occurred_at or snapshot.updated_at or timezone.now()
-    if snapshot.raw_status and pr.stage == Stage.INSPECTED and pr.inspected_at is None:
+    if snapshot.inspected_at is not None:
+        pr.inspected_at = snapshot.inspected_at
+    elif snapshot.raw_status and pr.stage == Stage.INSPECTED and pr.inspected_at is None:
         pr.inspected_at = occurred_at or snapshot.updated_at or timezone.now()
     pr.save()
     when = occurred_at or snapshot.updated_at
@@ -276,7 +288,8 @@ def portal_return_apply(*, connection: Connection, snapshot: ReturnSnapshot, sou
                 order_line=_order_line_for(mreturn, order, item.item_reference),
             )
         updates.append(LineUpdate(line=line, received_quantity=item.received_quantity,
-                                  grade=item.grade if item.raw_grade else None, raw_grade=item.raw_grade))
+                                  grade=item.grade if item.raw_grade else None, raw_grade=item.raw_grade,
+                                  location=item.location))
     portal_lines_record(portal_return=pr, updates=updates, source=source, occurred_at=when)
     return pr, "created" if created else "updated"
 
@@ -314,6 +327,9 @@ def portal_lines_record(*, portal_return: PortalReturn, updates: list[LineUpdate
                             data={"line": line.line_id, "grade": update.grade, "raw": update.raw_grade,
                                   "source": source},
                             dedupe_key=f"portal:{pr.pk}:graded:{line.line_id}:{update.grade}")
+        if update.location and update.location[:64] != line.location_code:
+            line.location_code = update.location[:64]
+            fields.append("location_code")
         if fields:
             line.save(update_fields=fields)
             changed += 1
@@ -376,12 +392,13 @@ def _restock(pr: PortalReturn, line: PortalReturnLine) -> None:
         _note(pr, f"Restock skipped: no TikTok connection for this {pr.connection.get_kind_display()} connection",
               "restock:no-tiktok")
         return
+    location = line.location_code or pr.warehouse_code
     warehouses = WarehouseMapping.objects.filter(connection=pr.connection)
-    warehouse = (warehouses.filter(location_code=pr.warehouse_code).first() if pr.warehouse_code else None) \
+    warehouse = (warehouses.filter(location_code=location).first() if location else None) \
         or warehouses.filter(is_default=True).first()
     if warehouse is None:
         _note(pr, f"Restock of {line.sku} waiting: no warehouse mapping for location "
-                  f"{pr.warehouse_code or '(none)'} and no default", f"restock:no-warehouse:{pr.warehouse_code}")
+                  f"{location or '(none)'} and no default", f"restock:no-warehouse:{location}")
         return
     bundle = BundleMapping.objects.filter(bundle_sku=line.sku, is_active=True).prefetch_related("components").first()
     parts = ([(c.component_sku, c.quantity * line.received_quantity) for c in bundle.components.all()]
@@ -397,3 +414,30 @@ def _restock(pr: PortalReturn, line: PortalReturnLine) -> None:
             warehouse_id=warehouse.tiktok_warehouse_id, delta=quantity,
             idempotency_key=f"restock:{line.pk}:{sku}", portal_return_line=line,
         )
+
+
+# --- refunds the portal reports ---------------------------------------------------------------
+
+
+def portal_refund_record(*, portal_return: PortalReturn, external_id: str, amount: Decimal, currency: str,
+                         status: str, refunded_at: datetime | None = None, raw_status: str = "",
+                         raw: dict | None = None):
+    """Store a refund the portal reports (its own id; the same id again updates the row), put
+    it on the return's timeline once per status, and tell the listeners. Returns the row."""
+    from returnsync.models import Refund
+    from returnsync.services import changes_notify
+
+    pr = portal_return
+    refund, created = Refund.objects.update_or_create(
+        connection=pr.connection, external_id=str(external_id)[:64],
+        defaults={"order_ref": pr.order_ref, "portal_return": pr, "marketplace_return": pr.marketplace_return,
+                  "amount": amount, "currency": (currency or pr.currency)[:3], "status": status,
+                  "raw_status": raw_status[:64], "refunded_at": refunded_at, "raw": raw or {}},
+    )
+    timeline_record(system=pr.connection.kind, kind=TimelineKind.REFUND, portal_return=pr, occurred_at=refunded_at,
+                    summary=f"{pr.connection.get_kind_display()} refund {refund.external_id}: {amount} "
+                            f"{refund.currency} ({refund.get_status_display().lower()})",
+                    data={"refund": refund.pk, "status": status},
+                    dedupe_key=f"portal-refund:{refund.pk}:{status}:{amount}")
+    changes_notify(order_refs=[pr.order_ref])
+    return refund

@@ -90,6 +90,20 @@ def as_decimal(value: Any) -> Decimal | None:
     return amount.quantize(Decimal("0.01"))
 
 
+def as_bool(value: Any) -> bool | None:
+    """``true``/``"true "``/``1``/``"1"`` → True, the false spellings → False, else None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    text = str(value or "").strip().lower()
+    if text in ("true", "1", "yes", "y"):
+        return True
+    if text in ("false", "0", "no", "n"):
+        return False
+    return None
+
+
 def as_int(value: Any, default: int | None = None) -> int | None:
     if value is None or isinstance(value, bool):
         return default
@@ -192,7 +206,15 @@ def return_to_canonical(payload: dict) -> dict:
         "tracking_number": as_str(payload.get("return_tracking_number"), 100),
         "carrier": as_str(payload.get("return_provider_name"), 100),
         "refund_total": _non_negative(as_decimal(refund.get("refund_total"))),
+        "refund_subtotal": _non_negative(as_decimal(refund.get("refund_subtotal"))),
+        "refund_shipping": as_decimal(refund.get("refund_shipping_fee")),
+        "refund_tax": as_decimal(refund.get("refund_tax")),
         "currency": currency,
+        "seller_proposed_return_type": as_str(payload.get("seller_proposed_return_type"), 40),
+        "partial_refund_offered": _non_negative(as_decimal(_dict(payload.get("partial_refund")).get("amount"))),
+        "buyer_rejected_partial_refund": as_bool(payload.get("buyer_rejected_partial_refund")),
+        "is_combined_return": bool(as_bool(payload.get("is_combined_return"))),
+        "combined_return_id": as_str(payload.get("combined_return_id"), 64),
         "next_action": next_action,
         "next_action_deadline": deadline,
         "source_created_at": as_datetime(payload.get("create_time")),

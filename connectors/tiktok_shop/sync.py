@@ -60,7 +60,9 @@ RETURNS_STREAM = "tiktok_returns"
 
 RETURN_FIELDS = (
     "order_ref", "return_type", "raw_status", "stage", "role", "reason", "tracking_number",
-    "carrier", "refund_total", "currency", "next_action", "next_action_deadline",
+    "carrier", "refund_total", "refund_subtotal", "refund_shipping", "refund_tax", "currency",
+    "seller_proposed_return_type", "partial_refund_offered", "buyer_rejected_partial_refund",
+    "is_combined_return", "combined_return_id", "next_action", "next_action_deadline",
     "source_created_at", "source_updated_at", "raw",
 )
 RETURN_LINE_FIELDS = ("order_line_id", "sku_id", "seller_sku", "product_name", "refund_amount", "currency")

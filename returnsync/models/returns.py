@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.urls import reverse
 
-from returnsync.choices import Grade, Stage
+from returnsync.choices import Grade, ReleaseState, Stage
 from returnsync.models.base import TimeStamped, currency_field, money_field, non_negative
 
 
@@ -27,7 +27,18 @@ class MarketplaceReturn(TimeStamped):
     tracking_number = models.CharField(max_length=100, blank=True, default="")
     carrier = models.CharField(max_length=100, blank=True, default="")
     refund_total = money_field(null=True, blank=True)
+    # TikTok's refund figure in parts: money is compared like with like (an item price with the
+    # subtotal, not with a total that includes tax and shipping).
+    refund_subtotal = money_field(null=True, blank=True)
+    refund_shipping = money_field(null=True, blank=True)
+    refund_tax = money_field(null=True, blank=True)
     currency = currency_field()
+    # A partial refund the seller offered (OFFER_PARTIAL_REFUND) and the buyer's answer.
+    seller_proposed_return_type = models.CharField(max_length=40, blank=True, default="")
+    partial_refund_offered = money_field(null=True, blank=True)
+    buyer_rejected_partial_refund = models.BooleanField(null=True, blank=True)
+    is_combined_return = models.BooleanField(default=False)
+    combined_return_id = models.CharField(max_length=64, blank=True, default="")
     next_action = models.CharField(max_length=64, blank=True, default="")
     next_action_deadline = models.DateTimeField(null=True, blank=True)
     source_created_at = models.DateTimeField(null=True, blank=True)
@@ -39,6 +50,8 @@ class MarketplaceReturn(TimeStamped):
         constraints = [
             models.UniqueConstraint(fields=["connection", "return_id"], name="marketplacereturn_unique_per_connection"),
             non_negative("refund_total", "marketplacereturn"),
+            non_negative("refund_subtotal", "marketplacereturn"),
+            non_negative("partial_refund_offered", "marketplacereturn"),
         ]
         indexes = [
             models.Index(fields=["return_id"], name="mreturn_return_id_idx"),
@@ -107,8 +120,13 @@ class PortalReturn(TimeStamped):
     warehouse_code = models.CharField(max_length=64, blank=True, default="")
     authorized_refund = money_field(null=True, blank=True)
     currency = currency_field()
-    received_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True, help_text="When the portal scanned the parcel in.")
     inspected_at = models.DateTimeField(null=True, blank=True)
+    release_state = models.CharField(
+        max_length=30, choices=ReleaseState.choices, blank=True, default="",
+        help_text="Where the return stands at the refund gate (returnsync.refund_gate).",
+    )
+    release_note = models.CharField(max_length=300, blank=True, default="", help_text="Why, in a sentence.")
     partial_refund_amount = money_field(
         null=True, blank=True,
         help_text="Set when fewer items came back than expected or one failed grading: what the buyer "
@@ -138,6 +156,7 @@ class PortalReturn(TimeStamped):
             models.Index(fields=["return_ref"], name="preturn_return_ref_idx"),
             models.Index(fields=["tracking_number"], name="preturn_tracking_idx"),
             models.Index(fields=["stage"], name="preturn_stage_idx"),
+            models.Index(fields=["release_state"], name="preturn_release_state_idx"),
             models.Index(fields=["-source_created_at", "-id"], name="preturn_default_ordering_idx"),
         ]
 
@@ -159,6 +178,10 @@ class PortalReturnLine(models.Model):
     received_quantity = models.PositiveIntegerField(default=0)
     grade = models.CharField(max_length=20, choices=Grade.choices, default=Grade.PENDING)
     raw_grade = models.CharField(max_length=64, blank=True, default="")
+    location_code = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="Where this item was put away, when the portal says per item (else the return's location).",
+    )
     unit_price = money_field(null=True, blank=True)
     currency = currency_field()
 

@@ -103,6 +103,12 @@ case("orderline_sale_price_non_negative")(lambda: _amount_case(OrderLineFactory,
 case("marketplacereturn_refund_total_non_negative")(
     lambda: _amount_case(MarketplaceReturnFactory, "refund_total", True)
 )
+case("marketplacereturn_refund_subtotal_non_negative")(
+    lambda: _amount_case(MarketplaceReturnFactory, "refund_subtotal", True)
+)
+case("marketplacereturn_partial_refund_offered_non_negative")(
+    lambda: _amount_case(MarketplaceReturnFactory, "partial_refund_offered", True)
+)
 case("mreturnline_refund_amount_non_negative")(
     lambda: _amount_case(MarketplaceReturnLineFactory, "refund_amount", True)
 )
