@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from connectors.zigzag import mapping, services, sync, webhooks
+from returnsync import refund_gate
 from returnsync.choices import System
 from returnsync.registry import (
     Connector,
@@ -27,6 +28,7 @@ def _sandbox() -> SandboxSpec:
 
 
 OPTIONS = (
+    *refund_gate.PORTAL_OPTIONS,
     OptionSpec("tiktok_connection_id", None, "The TikTok connection whose returns this ZigZag account handles "
                                              "(default: the only enabled one)."),
     OptionSpec("paths", mapping.DEFAULTS["paths"], "API paths (merged over the defaults): token, returns, return."),
