@@ -16,10 +16,12 @@ A portal connector turns what its system says into a :class:`ReturnSnapshot` (it
     portal's CSV fallbacks call it too.
 
 ``portal_return_follow_up(portal_return=...)``
-    After any change: a receipt releases the marketplace's refund; an item graded
-    sellable queues one stock adjustment per SKU (a bundle: per component) at the
-    mapped warehouse (``restock:{line}:{sku}``); the partial-refund flag is recomputed.
-    Each step is idempotent, so calling it after every event is safe.
+    After any change: what came back is valued (``returnsync.money``: the partial-refund
+    flag, the expected refund), the refund gate (``returnsync.refund_gate``) releases the
+    marketplace's full refund only when everything expected came back, passed inspection
+    and the value agrees, and an item graded sellable queues one stock adjustment per SKU
+    (a bundle: per component) at the mapped warehouse (``restock:{line}:{sku}``). Each
+    step is idempotent, so calling it after every event is safe.
 
 ``portal_returns_link(order_refs=...)``
     A change listener: portal returns that reached us before their TikTok return did
@@ -362,22 +364,18 @@ def portal_lines_record(*, portal_return: PortalReturn, updates: list[LineUpdate
 
 
 def portal_return_follow_up(*, portal_return: PortalReturn) -> None:
-    """Receipt → the marketplace's refund release; sellable → restock; flag partial refunds.
-    Each step is idempotent, so calling this after every event is safe."""
-    from returnsync.services import portal_return_partial_refund_refresh
+    """What came back is valued, the refund gate judges the release (sent only when
+    everything agrees), sellable items are restocked. Each step is idempotent, so calling
+    this after every event is safe."""
+    from returnsync.refund_gate import release_apply
+    from returnsync.services import portal_return_refund_refresh
 
     pr = portal_return
-    lines = list(pr.lines.select_related("order_line").all())
-    received = pr.received_at is not None or any(ln.received_quantity for ln in lines)
-    mreturn = pr.marketplace_return
-    if received and mreturn is not None:
-        marketplace = registry.marketplace_for(mreturn.connection)
-        if marketplace.needs_parcel(mreturn):
-            marketplace.refund_release(marketplace_return=mreturn)
-    for line in lines:
+    expectation = portal_return_refund_refresh(portal_return=pr)
+    release_apply(portal_return=pr, expectation=expectation)
+    for line in pr.lines.select_related("order_line").all():
         if line.grade == Grade.SELLABLE and line.received_quantity > 0:
             _restock(pr, line)
-    portal_return_partial_refund_refresh(portal_return=pr)
 
 
 def _note(pr: PortalReturn, summary: str, key: str) -> None:

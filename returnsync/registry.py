@@ -161,6 +161,9 @@ class Marketplace(Protocol):
     def refund_release(self, *, marketplace_return, actor=None) -> WriteBack:
         """Queue the decision that releases the full refund after receipt (idempotent)."""
 
+    def refund_release_sent(self, marketplace_return) -> bool:
+        """Has a decision that releases money on this return been queued or sent already?"""
+
     def stock_adjust(self, *, connection, seller_sku: str, sku_id: str, product_id: str, warehouse_id: str,
                      delta: int, idempotency_key: str, portal_return_line=None) -> Any:
         """Queue a stock change for one SKU at one warehouse (idempotent on the key)."""
@@ -336,3 +339,28 @@ def page_context(page: str, **kwargs) -> dict:
     for provider in _PAGE_CONTEXT.get(page, ()):
         context.update(provider(**kwargs))
     return context
+
+
+# --- money tolerance ------------------------------------------------------------------------
+# How far two refund figures may differ and still agree. The refund gate (core) and the
+# refund-mismatch rule (the exception engine, where admins set it) must judge alike: the
+# exception engine registers the provider; without it the defaults below apply.
+
+DEFAULT_TOLERANCE_AMOUNT = "0.50"
+DEFAULT_TOLERANCE_PERCENT = "1.0"
+_TOLERANCE: list[Callable[[], tuple[str, str]]] = []
+
+
+def tolerance_provider_register(provider: Callable[[], tuple[str, str]]) -> None:
+    """``provider() -> (amount, percent)``: the accepted difference between two refund figures."""
+    _TOLERANCE[:] = [provider]
+
+
+def money_tolerance(amount) -> Any:
+    """The accepted difference for a refund of ``amount``: the larger of the fixed amount and
+    the percentage of ``amount``."""
+    from decimal import Decimal
+
+    fixed, percent = _TOLERANCE[0]() if _TOLERANCE else (DEFAULT_TOLERANCE_AMOUNT, DEFAULT_TOLERANCE_PERCENT)
+    base = abs(Decimal(str(amount or 0)))
+    return max(Decimal(str(fixed)), (base * Decimal(str(percent)) / 100).quantize(Decimal("0.01")))

@@ -91,37 +91,52 @@ def bundle_mapping_save(
     return bundle
 
 
-def portal_return_partial_refund_refresh(*, portal_return) -> PartialRefund | None:
-    """Recompute the partial-refund flag of a received portal return and store it.
+def portal_return_refund_refresh(*, portal_return) -> PartialRefund | None:
+    """Recompute what a portal return is worth back (``returnsync.money``) and store it.
 
-    Flags (``partial_refund_amount`` set, ``partial_refund_detail`` filled) when an item
-    came back short or failed grading; clears both when a later event makes the return
-    whole again. Not received yet → nothing to judge, the flag is cleared. Records the
-    first flagging, and every change of amount, on the return's timeline (deduplicated,
-    so replays add nothing). Returns the computation when flagged, else None.
-    """
+    Not received yet → nothing to judge: no expectation, the flag cleared. Received →
+    ``expected_refund`` (the portal's authorised value, else the value of what came back,
+    like TikTok's refund figure) and, when an item came back short or failed grading, the
+    partial-refund flag (``partial_refund_amount``: the items' value coming back,
+    ``partial_refund_detail``: per line). A return holding a SKU that matches nothing due
+    is not flagged (its value is unknown; the bundle-mapping exception owns it). The first
+    flagging and every change of amount go on the timeline (deduplicated, so replays add
+    nothing). Returns the computation (None before receipt)."""
     from returnsync.choices import TimelineKind
     from returnsync.money import RECEIVED_STAGES, partial_refund_compute
+    from returnsync.refund_gate import expected_refund_total
     from returnsync.timeline import timeline_record
 
     received = portal_return.received_at is not None or portal_return.stage in RECEIVED_STAGES
     computed = partial_refund_compute(portal_return=portal_return) if received else None
-    flagged = computed if computed is not None and computed.is_partial else None
+    flagged = computed if computed is not None and computed.is_partial and not computed.unresolved else None
     amount = flagged.refund_amount if flagged else None
     detail = flagged.as_json() if flagged else {}
-    if amount != portal_return.partial_refund_amount or detail != (portal_return.partial_refund_detail or {}):
+    expected = expected_refund_total(portal_return=portal_return, expectation=computed) if computed else None
+    stored = (portal_return.partial_refund_amount, portal_return.partial_refund_detail or {},
+              portal_return.expected_refund)
+    if (amount, detail, expected) != stored:
         portal_return.partial_refund_amount = amount
         portal_return.partial_refund_detail = detail
-        portal_return.save(update_fields=["partial_refund_amount", "partial_refund_detail", "updated_at"])
+        portal_return.expected_refund = expected
+        portal_return.save(update_fields=["partial_refund_amount", "partial_refund_detail", "expected_refund",
+                                          "updated_at"])
         if flagged is not None:
             timeline_record(
                 system=portal_return.connection.kind, kind=TimelineKind.NOTE, portal_return=portal_return,
-                summary=(f"Partial refund due: {flagged.refund_amount} {flagged.currency} of {flagged.total} "
-                         f"({flagged.withheld_amount} withheld) — settle in Seller Center"),
+                summary=(f"Partial return: {flagged.refund_amount} {flagged.currency} of {flagged.total} worth came "
+                         f"back ({flagged.withheld_amount} withheld): {flagged.due_total} due in all"),
                 data=detail, dedupe_key=f"partial:{portal_return.pk}:{flagged.refund_amount}",
             )
     changes_notify(order_refs=[portal_return.order_ref])
-    return flagged
+    return computed
+
+
+def portal_return_partial_refund_refresh(*, portal_return) -> PartialRefund | None:
+    """Recompute and store (``portal_return_refund_refresh``); the computation when the
+    return is partial, else None."""
+    computed = portal_return_refund_refresh(portal_return=portal_return)
+    return computed if computed is not None and computed.is_partial and not computed.unresolved else None
 
 
 def changes_notify(*, order_refs) -> None:

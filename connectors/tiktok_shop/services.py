@@ -62,6 +62,10 @@ REJECT_DECISIONS = {
     "REJECT_RECEIVED_PACKAGE": WriteBackAction.REJECT_RECEIVED_PACKAGE,
     "REJECT_REPLACEMENT": "reject_replacement",
 }
+# Decisions that move money on TikTok: approving a received package or a refund releases
+# the full refund; an accepted partial-refund offer pays the offered amount.
+MONEY_RELEASING_ACTIONS = (WriteBackAction.APPROVE_RECEIVED_PACKAGE, WriteBackAction.APPROVE_REFUND,
+                           WriteBackAction.OFFER_PARTIAL_REFUND)
 # TikTok's answers meaning "this is already done": the write-back has succeeded.
 DONE_CODES = frozenset({25020010, 25020011})
 # Answers meaning "not yet" for a decision: TikTok learns of a delivery from the carrier,
@@ -313,6 +317,10 @@ class TikTokMarketplace:
     def refund_release(self, *, marketplace_return, actor=None) -> WriteBack:
         return writeback_queue_decision(marketplace_return=marketplace_return, decision="APPROVE_RECEIVED_PACKAGE",
                                         actor=actor)
+
+    def refund_release_sent(self, marketplace_return) -> bool:
+        return WriteBack.objects.filter(marketplace_return=marketplace_return,
+                                        action__in=MONEY_RELEASING_ACTIONS).exists()
 
     def stock_adjust(self, **kwargs) -> InventoryAdjustment:
         return inventory_adjustment_queue(**kwargs)
