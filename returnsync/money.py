@@ -308,8 +308,8 @@ def partial_refund_compute(*, portal_return) -> PartialRefund:
     currency = portal_return.currency or (mreturn.currency if mreturn else "") or next(
         (ln.currency for ln in lines if ln.currency), "")
     due = _due_from_marketplace(mreturn) if mreturn is not None else None
-    result = (_from_marketplace(portal_return, lines, due, currency) if due is not None
-              else _from_portal_lines(portal_return, lines, currency))
-    if mreturn is not None:
-        result.marketplace_total = mreturn.refund_total
+    if due is None:
+        return _from_portal_lines(portal_return, lines, currency)
+    result = _from_marketplace(portal_return, lines, due, currency)
+    result.marketplace_total = mreturn.refund_total  # what those same lines are refunded at, in all
     return result

@@ -80,30 +80,44 @@ def policy(connection) -> str:
     return value if value in RELEASE_POLICIES else ON_INSPECTION
 
 
+def basis_of(options: dict | None) -> str:
+    return TOTAL if (options or {}).get("authorized_refund_basis") == TOTAL else SUBTOTAL
+
+
 def basis(connection) -> str:
-    value = (connection.options or {}).get("authorized_refund_basis") or SUBTOTAL
-    return TOTAL if value == TOTAL else SUBTOTAL
+    return basis_of(connection.options)
 
 
-def marketplace_figure(marketplace_return, on_basis: str) -> Decimal | None:
+def marketplace_figure(*, subtotal: Decimal | None, total: Decimal | None, on_basis: str) -> Decimal | None:
     """The marketplace's refund figure on a basis: the items' part (before tax and shipping)
     or the whole."""
-    if on_basis == SUBTOTAL and marketplace_return.refund_subtotal is not None:
-        return marketplace_return.refund_subtotal
-    return marketplace_return.refund_total
+    if on_basis == SUBTOTAL and subtotal is not None:
+        return subtotal
+    return total
 
 
-def value_check(*, portal_return, expectation: PartialRefund | None) -> ValueCheck | None:
-    """Compare like with like: the portal's authorised value (or, without one, the value of
-    what came back) with the marketplace's refund figure on the connection's basis. None
-    when either side is unknown."""
+def value_compare(*, expected: Decimal, authorised: bool, subtotal: Decimal | None, total: Decimal | None,
+                  on_basis: str, currencies: tuple[str, str], tolerance: tuple[str, str] | None = None
+                  ) -> ValueCheck | None:
+    """Compare like with like: ``expected`` (on ``on_basis``) with the marketplace's figure
+    on the same basis. None when the marketplace gives no figure."""
+    figure = marketplace_figure(subtotal=subtotal, total=total, on_basis=on_basis)
+    if figure is None:
+        return None
+    fixed, percent = tolerance or registry.tolerance_settings()
+    return ValueCheck(basis=on_basis, expected=expected, authorised=authorised, marketplace=figure,
+                      tolerance=registry.tolerance_for(figure, fixed=fixed, percent=percent),
+                      currency_mismatch=all(currencies) and currencies[0] != currencies[1])
+
+
+def value_check(*, portal_return, expectation: PartialRefund | None,
+                tolerance: tuple[str, str] | None = None) -> ValueCheck | None:
+    """The portal's authorised value (or, without one, the value of what came back) against
+    the marketplace's refund figure on the connection's basis. None when either is unknown."""
     mreturn = portal_return.marketplace_return
     if mreturn is None:
         return None
     on_basis = basis(portal_return.connection)
-    figure = marketplace_figure(mreturn, on_basis)
-    if figure is None:
-        return None
     if portal_return.authorized_refund is not None:
         expected, authorised = portal_return.authorized_refund, True
     elif expectation is not None and expectation.lines:
@@ -112,10 +126,9 @@ def value_check(*, portal_return, expectation: PartialRefund | None) -> ValueChe
             expected = expectation.to_total(expected)
     else:
         return None
-    currencies = (portal_return.currency, mreturn.currency)
-    return ValueCheck(basis=on_basis, expected=expected, authorised=authorised, marketplace=figure,
-                      tolerance=registry.money_tolerance(figure),
-                      currency_mismatch=all(currencies) and currencies[0] != currencies[1])
+    return value_compare(expected=expected, authorised=authorised, subtotal=mreturn.refund_subtotal,
+                         total=mreturn.refund_total, on_basis=on_basis,
+                         currencies=(portal_return.currency, mreturn.currency), tolerance=tolerance)
 
 
 def expected_refund_total(*, portal_return, expectation: PartialRefund | None) -> Decimal | None:
@@ -217,3 +230,82 @@ def release_apply(*, portal_return, expectation: PartialRefund | None) -> GateDe
                             data={"release_state": decision.state},
                             dedupe_key=f"gate:{pr.pk}:{decision.state}:{decision.note[:120]}")
     return decision
+
+
+# --- settling a partial refund -----------------------------------------------------------------
+
+REFUND, RECOVER, REJECT, SETTLED = "refund", "recover", "reject", "settled"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Where a partial return's money stands: what is due in all, what the marketplace has
+    refunded so far, and what a person must do about the difference."""
+
+    due: Decimal  # like the marketplace's refund figure (tax and shipping share included)
+    refunded: Decimal  # succeeded marketplace refunds on the return so far
+    currency: str
+    action: str  # REFUND (the rest by hand or as an offer), RECOVER (paid too much), REJECT (nothing due), SETTLED
+    tolerance: Decimal
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.due - self.refunded, ZERO)
+
+    @property
+    def to_recover(self) -> Decimal:
+        return max(self.refunded - self.due, ZERO)
+
+    @property
+    def amount(self) -> Decimal | None:
+        """The amount to act on: to refund, or to recover (None: nothing to pay either way)."""
+        if self.action == REFUND:
+            return self.remaining
+        if self.action == RECOVER:
+            return self.to_recover
+        return None
+
+    def describe(self) -> str:
+        c = self.currency
+        if self.action == RECOVER:
+            return f"recover {self.to_recover} {c} (TikTok refunded {self.refunded}, {self.due} was due)"
+        if self.action == REJECT:
+            return "nothing is due: reject the refund in Seller Center"
+        if self.action == SETTLED:
+            return f"settled: {self.refunded} {c} refunded, {self.due} due"
+        if self.refunded > 0:
+            return f"refund the remaining {self.remaining} {c} ({self.refunded} of {self.due} refunded)"
+        return f"refund {self.due} {c} by hand"
+
+
+def settlement_judge(*, due: Decimal, refunded: Decimal, currency: str, marketplace_open: bool,
+                     tolerance_settings: tuple[str, str] | None = None) -> Settlement:
+    """The one rule for a partial return's money: matched within the tolerance and either
+    paid or closed → settled; paid more than due → recover; less → refund the rest; nothing
+    due and nothing paid while the marketplace still waits → reject (never "refund 0.00")."""
+    fixed, percent = tolerance_settings or registry.tolerance_settings()
+    tolerance = registry.tolerance_for(due, fixed=fixed, percent=percent)
+    if refunded - due > tolerance:
+        action = RECOVER
+    elif due - refunded > tolerance:
+        action = REFUND
+    elif refunded > 0 or not marketplace_open:
+        action = SETTLED
+    else:
+        action = REJECT
+    return Settlement(due=due, refunded=refunded, currency=currency, action=action, tolerance=tolerance)
+
+
+def settlement_for(*, portal_return, expectation: PartialRefund | None = None) -> Settlement | None:
+    """The settlement of a flagged partial return (None when it is not flagged)."""
+    from returnsync.money import partial_refund_compute
+
+    pr = portal_return
+    if pr.partial_refund_amount is None:
+        return None
+    expectation = expectation or partial_refund_compute(portal_return=pr)
+    mreturn = pr.marketplace_return
+    refunded = marketplace_refunded(mreturn) if mreturn is not None else ZERO
+    return settlement_judge(due=expectation.due_total, refunded=refunded,
+                            currency=expectation.currency or (mreturn.currency if mreturn else ""),
+                            marketplace_open=mreturn is not None and mreturn.stage not in CLOSED_STAGES)

@@ -356,11 +356,20 @@ def tolerance_provider_register(provider: Callable[[], tuple[str, str]]) -> None
     _TOLERANCE[:] = [provider]
 
 
-def money_tolerance(amount) -> Any:
+def tolerance_settings() -> tuple[str, str]:
+    """(fixed amount, percent) as configured (one read: call once per pass, not per row)."""
+    return _TOLERANCE[0]() if _TOLERANCE else (DEFAULT_TOLERANCE_AMOUNT, DEFAULT_TOLERANCE_PERCENT)
+
+
+def tolerance_for(amount, *, fixed, percent) -> Any:
     """The accepted difference for a refund of ``amount``: the larger of the fixed amount and
     the percentage of ``amount``."""
     from decimal import Decimal
 
-    fixed, percent = _TOLERANCE[0]() if _TOLERANCE else (DEFAULT_TOLERANCE_AMOUNT, DEFAULT_TOLERANCE_PERCENT)
     base = abs(Decimal(str(amount or 0)))
     return max(Decimal(str(fixed)), (base * Decimal(str(percent)) / 100).quantize(Decimal("0.01")))
+
+
+def money_tolerance(amount) -> Any:
+    fixed, percent = tolerance_settings()
+    return tolerance_for(amount, fixed=fixed, percent=percent)
