@@ -164,6 +164,12 @@ class Marketplace(Protocol):
     def refund_release_sent(self, marketplace_return) -> bool:
         """Has a decision that releases money on this return been queued or sent already?"""
 
+    def partial_refund_offer_refusal(self, *, marketplace_return, amount) -> str:
+        """Why the marketplace would not take a partial-refund offer of ``amount`` now ("" = it would)."""
+
+    def partial_refund_offer(self, *, marketplace_return, amount, currency: str, actor=None) -> WriteBack:
+        """Offer the buyer a partial refund they must accept (idempotent per amount)."""
+
     def stock_adjust(self, *, connection, seller_sku: str, sku_id: str, product_id: str, warehouse_id: str,
                      delta: int, idempotency_key: str, portal_return_line=None) -> Any:
         """Queue a stock change for one SKU at one warehouse (idempotent on the key)."""

@@ -304,3 +304,41 @@ REFUNDED_STATUSES = frozenset({
 def refund_external_id(return_id: str) -> str:
     return f"return:{return_id}"
 
+
+
+# --- partial-refund offers (OFFER_PARTIAL_REFUND) ----------------------------------------------
+# The buyer must accept an offer and keeps the item. TikTok takes it while the request waits
+# for the seller; whether it does after the parcel is received is **uncertain** (listed here
+# so a connection can drop it: ``options["partial_refund_offer_actions"]``). Market caps per
+# region (US from the seller docs; **uncertain** in detail), overridable with
+# ``options["partial_refund_caps"]``: item price range, offer as a share of the price, and
+# absolute bounds, all in the shop's currency.
+PARTIAL_REFUND_OFFER_ACTIONS = ("SELLER_RESPOND_REFUND", "SELLER_RESPOND_RETURN", RECEIVED_ACTION)
+PARTIAL_REFUND_CAPS = {
+    "US": {"price_min": "10", "price_max": "100", "percent_min": "10", "percent_max": "50",
+           "amount_min": "5", "amount_max": "50"},
+}
+
+
+def offer_config(connection) -> dict:
+    options = connection.options or {}
+    region = str(options.get("shop_region") or options.get("region") or "").upper()
+    caps = options.get("partial_refund_caps")
+    return {"actions": tuple(options.get("partial_refund_offer_actions") or PARTIAL_REFUND_OFFER_ACTIONS),
+            "caps": caps if isinstance(caps, dict) else PARTIAL_REFUND_CAPS.get(region)}
+
+
+def offer_cap_refusal(*, caps: dict | None, amount: Decimal, price: Decimal) -> str:
+    """Why an offer of ``amount`` on an item priced ``price`` is outside the caps ("" when it
+    is inside, or when no caps are known for the shop's region: TikTok then judges)."""
+    if not caps:
+        return ""
+    if not Decimal(str(caps["price_min"])) <= price <= Decimal(str(caps["price_max"])):
+        return (f"TikTok offers partial refunds only on items priced {caps['price_min']}–{caps['price_max']} "
+                f"(this one: {price}): refund by hand in Seller Center.")
+    low = max(Decimal(str(caps["amount_min"])), price * Decimal(str(caps["percent_min"])) / 100)
+    high = min(Decimal(str(caps["amount_max"])), price * Decimal(str(caps["percent_max"])) / 100)
+    if not low <= amount <= high:
+        return (f"An offer on this item must be between {low:.2f} and {high:.2f} (TikTok's caps); "
+                f"{amount} is outside: refund by hand in Seller Center.")
+    return ""

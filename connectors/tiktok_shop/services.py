@@ -41,6 +41,7 @@ from connectors.jobs import (
     write_back_create_once,
     write_back_enqueue,
 )
+from connectors.tiktok_shop import mapping
 from returnsync.choices import JobStatus, System, TimelineKind, WriteBackAction
 from returnsync.models import InventoryAdjustment, MarketplaceReturn, WriteBack
 from returnsync.registry import ActionRunner, RunResult
@@ -81,8 +82,11 @@ def _client(connection):
     return TikTokClient(connection)
 
 
-def decision_idempotency_key(*, marketplace_return: MarketplaceReturn, decision: str) -> str:
-    return f"tiktok:{marketplace_return.connection_id}:{marketplace_return.return_id}:{decision}"
+def decision_idempotency_key(*, marketplace_return: MarketplaceReturn, decision: str, amount: str = "") -> str:
+    """One key per decision on a return (an offer: per amount, so a new amount after the
+    buyer rejected one is a new offer, while the same offer twice is one)."""
+    key = f"tiktok:{marketplace_return.connection_id}:{marketplace_return.return_id}:{decision}"
+    return f"{key}:{amount}" if amount else key
 
 
 def writeback_queue_decision(
@@ -96,9 +100,10 @@ def writeback_queue_decision(
     if decision == "OFFER_PARTIAL_REFUND":
         if not partial_refund or Decimal(str(partial_refund.get("amount", "0"))) <= 0:
             raise ValueError("OFFER_PARTIAL_REFUND needs partial_refund={'amount': ..., 'currency': ...}")
-        partial_refund = {"amount": str(partial_refund["amount"]),
+        partial_refund = {"amount": str(Decimal(str(partial_refund["amount"])).quantize(Decimal("0.01"))),
                           "currency": partial_refund.get("currency") or marketplace_return.currency}
-    key = decision_idempotency_key(marketplace_return=marketplace_return, decision=decision)
+    key = decision_idempotency_key(marketplace_return=marketplace_return, decision=decision,
+                                   amount=partial_refund["amount"] if partial_refund else "")
     payload = {"return_id": marketplace_return.return_id, "decision": decision,
                "kind": "approve" if decision in APPROVE_DECISIONS else "reject"}
     if partial_refund:
@@ -321,6 +326,23 @@ class TikTokMarketplace:
     def refund_release_sent(self, marketplace_return) -> bool:
         return WriteBack.objects.filter(marketplace_return=marketplace_return,
                                         action__in=MONEY_RELEASING_ACTIONS).exists()
+
+    def partial_refund_offer_refusal(self, *, marketplace_return, amount: Decimal) -> str:
+        """Why TikTok would not take this offer now ("" when it may): the request must wait
+        for the seller at an action that takes offers, and the amount sit inside the caps."""
+        cfg = mapping.offer_config(marketplace_return.connection)
+        if marketplace_return.next_action not in cfg["actions"]:
+            return (f"TikTok takes a partial-refund offer only while it waits for the seller "
+                    f"({', '.join(cfg['actions'])}); it waits for {marketplace_return.next_action or 'nothing'}.")
+        if amount <= 0:
+            return "Nothing remains to refund."
+        price = marketplace_return.refund_subtotal or marketplace_return.refund_total or Decimal("0")
+        return mapping.offer_cap_refusal(caps=cfg["caps"], amount=amount, price=price)
+
+    def partial_refund_offer(self, *, marketplace_return, amount: Decimal, currency: str, actor=None) -> WriteBack:
+        """Offer the buyer a partial refund (they keep the item and must accept it)."""
+        return writeback_queue_decision(marketplace_return=marketplace_return, decision="OFFER_PARTIAL_REFUND",
+                                        partial_refund={"amount": amount, "currency": currency}, actor=actor)
 
     def stock_adjust(self, **kwargs) -> InventoryAdjustment:
         return inventory_adjustment_queue(**kwargs)

@@ -50,6 +50,8 @@ REFRESH_TOKEN_TTL = 365 * 24 * 3600
 WEBHOOK_MAX_ATTEMPTS = 10
 WEBHOOK_GIVE_UP_AFTER = timedelta(hours=1)
 TAX_RATE = Decimal("0.0825")
+# Where a return keeps the sandbox's own bookkeeping (never served).
+PRIVATE_KEY = "_sandbox"
 CENTS = Decimal("0.01")
 
 FAULT_KEYS = {
@@ -594,6 +596,10 @@ def _apply_status(ret: SandboxReturn, *, to_status: str, next_actions, update_ti
     if partial_refund is not None:
         data["partial_refund"] = {"amount": money(partial_refund.get("amount", "0")),
                                   "currency": partial_refund.get("currency") or data["refund_amount"]["currency"]}
+        data["seller_proposed_return_type"] = "PARTIAL_REFUND"
+        data["buyer_rejected_partial_refund"] = False
+        # Where the request stood before the offer: a buyer who rejects it sends it back there.
+        data[PRIVATE_KEY] = {"offer_from": {"status": ret.return_status, "actions": previous_actions}}
     data["return_status"] = to_status
     data["update_time"] = at
     data["seller_next_action_response"] = sm.action_list(next_actions, now=at)
@@ -643,6 +649,10 @@ def seller_decision(shop: SandboxShop, return_id: str, *, kind: str, decision: s
                 ok = False
             if not ok:
                 raise sm.DecisionError(sm.INVALID_PARAMS, "partial_refund.amount is missing or out of range.")
+            refused = sm.partial_refund_cap_error(region=shop.region, amount=Decimal(str(amount)),
+                                                  price=Decimal(ret.data["refund_amount"]["refund_subtotal"]))
+            if refused:
+                raise sm.DecisionError(sm.INVALID_PARAMS, refused)
         if decision == "APPROVE_RECEIVED_PACKAGE":
             ret.received = True
         ret.decisions = [*ret.decisions, decision]
@@ -653,9 +663,64 @@ def seller_decision(shop: SandboxShop, return_id: str, *, kind: str, decision: s
         _queue_return_webhook(shop, ret.data)
 
 
+def public(data: dict) -> dict:
+    """A return as the API shows it (without the sandbox's own bookkeeping)."""
+    return {k: v for k, v in data.items() if k != PRIVATE_KEY}
+
+
+def buyer_answers_partial_refund(app, return_id: str, *, accept: bool, update_time: int | None = None) -> dict:
+    """The buyer answers the seller's partial-refund offer: accepted, TikTok refunds the
+    offered amount (the buyer keeps the item) and the request succeeds; rejected, the request
+    goes back to where it was before the offer, ``buyer_rejected_partial_refund`` true."""
+    shop = get_shop(app)
+    with transaction.atomic():
+        ret = SandboxReturn.objects.select_for_update().get(shop=shop, return_id=str(return_id))
+        if ret.return_status != sm.AWAITING_BUYER_RESPONSE:
+            raise ValueError(f"return {return_id} has no partial-refund offer waiting ({ret.return_status})")
+        data = dict(ret.data)
+        offer = data.get("partial_refund") or {}
+        before = (data.get(PRIVATE_KEY) or {}).get("offer_from") or {}
+        if accept:
+            full = data["refund_amount"]
+            offered = Decimal(str(offer.get("amount") or "0"))
+            share = offered / Decimal(full["refund_total"]) if Decimal(full["refund_total"]) else Decimal(0)
+            subtotal = (Decimal(full["refund_subtotal"]) * share).quantize(CENTS, rounding=ROUND_HALF_UP)
+            data["refund_amount"] = {**full, "refund_total": money(offered), "refund_subtotal": money(subtotal),
+                                     "refund_shipping_fee": "0.00", "refund_tax": money(offered - subtotal)}
+            data["buyer_rejected_partial_refund"] = False
+            data["can_buyer_keep_item"] = True
+            ret.data = data
+            _apply_status(ret, to_status=sm.SUCCESS, next_actions=[], update_time=update_time,
+                          event="BUYER_ACCEPT_PARTIAL_REFUND", note=f"accepted {offer.get('amount')}")
+        else:
+            data["buyer_rejected_partial_refund"] = True
+            ret.data = data
+            _apply_status(ret, to_status=before.get("status") or sm.PENDING, next_actions=before.get("actions"),
+                          update_time=update_time, event="BUYER_REJECT_PARTIAL_REFUND",
+                          note=f"rejected {offer.get('amount')}")
+        _queue_return_webhook(shop, ret.data)
+    return public(ret.data)
+
+
+def platform_decides(app, return_id: str, *, update_time: int | None = None) -> dict:
+    """Nobody answered a delivered parcel before its deadline: TikTok approves the received
+    package by itself and refunds the request in full."""
+    shop = get_shop(app)
+    with transaction.atomic():
+        ret = SandboxReturn.objects.select_for_update().get(shop=shop, return_id=str(return_id))
+        actions = [a["action"] for a in ret.data.get("seller_next_action_response") or []]
+        if sm.RESPOND_RECEIVE not in actions:
+            raise ValueError(f"return {return_id} does not wait for a receipt decision ({ret.return_status})")
+        to_status = sm.REPLACEMENT_COMPLETE if ret.return_type == sm.REPLACEMENT else sm.SUCCESS
+        _apply_status(ret, to_status=to_status, next_actions=[], update_time=update_time,
+                      event="PLATFORM_AUTO_APPROVE_RECEIVED_PACKAGE", note="seller did not answer in time")
+        _queue_return_webhook(shop, ret.data)
+    return public(ret.data)
+
+
 def return_state(app, return_id: str) -> dict:
     ret = SandboxReturn.objects.get(shop=get_shop(app), return_id=str(return_id))
-    return {**ret.data, "received": ret.received, "decisions": list(ret.decisions),
+    return {**public(ret.data), "received": ret.received, "decisions": list(ret.decisions),
             "records": list(ret.records.values("event", "return_status", "create_time", "description", "note"))}
 
 

@@ -185,7 +185,7 @@ def returns_search(request, app, shop, **kw):
     if more:
         last = rows[-1]
         next_token = _token_encode({"v": getattr(last, sort_field), "i": last.id, "f": fingerprint})
-    return {"return_orders": [r.data for r in rows], "total_count": total, "next_page_token": next_token}
+    return {"return_orders": [api.public(r.data) for r in rows], "total_count": total, "next_page_token": next_token}
 
 
 def return_records(request, app, shop, *, return_id, **kw):
