@@ -21,6 +21,11 @@ REFUNDABLE_GRADES = frozenset({Grade.SELLABLE, Grade.PENDING})
 RECEIVED_STAGES = frozenset({Stage.RECEIVED, Stage.INSPECTED, Stage.REFUNDED, Stage.CLOSED})
 
 
+def cents(value) -> Decimal:
+    """An amount to the cent (database sums can come back with many places on SQLite)."""
+    return Decimal(str(value if value is not None else 0)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
 def allocate(total: Decimal, weights: Sequence[Decimal | int], *, quantum: Decimal = CENT) -> list[Decimal]:
     """Split ``total`` in proportion to ``weights``, rounded to ``quantum``, so the parts
     sum exactly to ``total`` (largest remainder; ties go to the earlier part).

@@ -25,7 +25,7 @@ from django.db.models import Sum
 
 from returnsync import registry
 from returnsync.choices import RefundStatus, ReleaseState, Stage, TimelineKind
-from returnsync.money import ZERO, PartialRefund
+from returnsync.money import ZERO, PartialRefund, cents
 from returnsync.registry import ConnectorRole, OptionSpec
 
 # The marketplace's return is over without a refund to release (rejected, cancelled, closed).
@@ -156,7 +156,7 @@ def marketplace_refunded(marketplace_return) -> Decimal:
     kinds = registry.kinds(role=ConnectorRole.MARKETPLACE)
     total = (Refund.objects.filter(marketplace_return=marketplace_return, status=RefundStatus.SUCCEEDED,
                                    connection__kind__in=kinds).aggregate(total=Sum("amount"))["total"])
-    return total or ZERO
+    return cents(total)
 
 
 def _count(lines) -> str:
@@ -283,6 +283,7 @@ def settlement_judge(*, due: Decimal, refunded: Decimal, currency: str, marketpl
     """The one rule for a partial return's money: matched within the tolerance and either
     paid or closed → settled; paid more than due → recover; less → refund the rest; nothing
     due and nothing paid while the marketplace still waits → reject (never "refund 0.00")."""
+    due, refunded = cents(due), cents(refunded)
     fixed, percent = tolerance_settings or registry.tolerance_settings()
     tolerance = registry.tolerance_for(due, fixed=fixed, percent=percent)
     if refunded - due > tolerance:

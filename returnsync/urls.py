@@ -11,6 +11,7 @@ urlpatterns = [
     path("returns/<int:pk>/", views.ReturnDetailView.as_view(), name="return_detail"),
     path("refunds/", views.RefundListView.as_view(), name="refund_list"),
     path("finance/", views.FinanceView.as_view(), name="finance"),
+    path("finance/returns/", views.FinanceReturnsView.as_view(), name="finance_returns"),
     path("bundles/", views.BundleListView.as_view(), name="bundle_list"),
     path("bundles/new/", views.BundleFormView.as_view(), name="bundle_create"),
     path("bundles/<int:pk>/edit/", views.BundleFormView.as_view(), name="bundle_edit"),

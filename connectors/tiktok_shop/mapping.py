@@ -214,6 +214,7 @@ def return_to_canonical(payload: dict) -> dict:
         "partial_refund_offered": _non_negative(as_decimal(_dict(payload.get("partial_refund")).get("amount"))),
         "buyer_rejected_partial_refund": as_bool(payload.get("buyer_rejected_partial_refund")),
         "is_combined_return": bool(as_bool(payload.get("is_combined_return"))),
+        "refunded_amount": refunded_amount(payload),
         "combined_return_id": as_str(payload.get("combined_return_id"), 64),
         "next_action": next_action,
         "next_action_deadline": deadline,
@@ -299,6 +300,21 @@ def webhook_subject(payload: dict) -> tuple[str, str]:
 REFUNDED_STATUSES = frozenset({
     "RETURN_OR_REFUND_REQUEST_SUCCESS", "RETURN_OR_REFUND_REQUEST_COMPLETE", "REPLACEMENT_REQUEST_REFUND_SUCCESS",
 })
+
+
+def refunded_amount(payload: dict) -> Decimal | None:
+    """What TikTok paid on a refunded return: the accepted partial refund when the seller's
+    offer was taken (``seller_proposed_return_type`` PARTIAL_REFUND, not rejected by the
+    buyer), else the request's ``refund_total``. **Uncertain**: whether TikTok also rewrites
+    ``refund_amount`` after an accepted offer is not documented; this reads either shape."""
+    payload = _dict(payload)
+    total = _non_negative(as_decimal(_dict(payload.get("refund_amount")).get("refund_total")))
+    offered = _non_negative(as_decimal(_dict(payload.get("partial_refund")).get("amount")))
+    accepted = (as_str(payload.get("seller_proposed_return_type")).upper() == "PARTIAL_REFUND"
+                and as_bool(payload.get("buyer_rejected_partial_refund")) is False)
+    if accepted and offered is not None:
+        return min(offered, total) if total is not None else offered
+    return total
 
 
 def refund_external_id(return_id: str) -> str:

@@ -11,7 +11,7 @@ from returnsync.views.connections import (
     SyncHealthView,
     WriteBackRetryView,
 )
-from returnsync.views.finance import FinanceView
+from returnsync.views.finance import FinanceReturnsView, FinanceView
 from returnsync.views.home import HomeView
 from returnsync.views.lists import (
     ApiCallListView,
@@ -47,6 +47,7 @@ __all__ = [
     "ConnectionTestView",
     "ConnectionToggleView",
     "FilteredTableView",
+    "FinanceReturnsView",
     "FinanceView",
     "HomeView",
     "InboundEventListView",

@@ -670,8 +670,9 @@ def public(data: dict) -> dict:
 
 def buyer_answers_partial_refund(app, return_id: str, *, accept: bool, update_time: int | None = None) -> dict:
     """The buyer answers the seller's partial-refund offer: accepted, TikTok refunds the
-    offered amount (the buyer keeps the item) and the request succeeds; rejected, the request
-    goes back to where it was before the offer, ``buyer_rejected_partial_refund`` true."""
+    offered amount (the buyer keeps the item) and the request succeeds, ``refund_amount``
+    still the request's full figure and ``partial_refund`` what was paid; rejected, the
+    request goes back to where it was before the offer, ``buyer_rejected_partial_refund`` true."""
     shop = get_shop(app)
     with transaction.atomic():
         ret = SandboxReturn.objects.select_for_update().get(shop=shop, return_id=str(return_id))
@@ -680,13 +681,7 @@ def buyer_answers_partial_refund(app, return_id: str, *, accept: bool, update_ti
         data = dict(ret.data)
         offer = data.get("partial_refund") or {}
         before = (data.get(PRIVATE_KEY) or {}).get("offer_from") or {}
-        if accept:
-            full = data["refund_amount"]
-            offered = Decimal(str(offer.get("amount") or "0"))
-            share = offered / Decimal(full["refund_total"]) if Decimal(full["refund_total"]) else Decimal(0)
-            subtotal = (Decimal(full["refund_subtotal"]) * share).quantize(CENTS, rounding=ROUND_HALF_UP)
-            data["refund_amount"] = {**full, "refund_total": money(offered), "refund_subtotal": money(subtotal),
-                                     "refund_shipping_fee": "0.00", "refund_tax": money(offered - subtotal)}
+        if accept:  # refund_amount stays the request's figure; partial_refund says what was paid
             data["buyer_rejected_partial_refund"] = False
             data["can_buyer_keep_item"] = True
             ret.data = data

@@ -197,6 +197,8 @@ def serialize(ret: ZigZagReturn) -> dict:
         "status": ret.status, "location": ret.location, "tracking_number": ret.tracking_number,
         "carrier": ret.carrier, "currency": ret.currency, "items": ret.items,
         "created_at": ret.created_at.isoformat(), "updated_at": ret.updated_at.isoformat(),
+        "received_at": ret.received_at.isoformat() if ret.received_at else None,
+        "graded_at": ret.graded_at.isoformat() if ret.graded_at else None,
     }
     refund = refund_amount(ret)
     if refund is not None:
@@ -295,6 +297,7 @@ def scan(account, ref: str, *, received: dict[str, int] | None = None, location:
             item = _match(ret.items, key)
             item["received_quantity"] = max(0, min(int(qty), item["quantity"]))
         ret.status = RECEIVED
+        ret.received_at = ret.received_at or at or timezone.now()  # the first scan is the receipt
         if location:
             ret.location = location
     return _change(account, ref, "return.received", apply, at)
@@ -310,6 +313,7 @@ def grade(account, ref: str, *, grades: dict[str, str] | None = None, at: dateti
         for key, value in (grades or {}).items():
             _match(ret.items, key)["grade"] = str(value).upper()
         ret.status = GRADED
+        ret.graded_at = at or timezone.now()
     return _change(account, ref, "return.graded", apply, at)
 
 
