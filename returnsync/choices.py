@@ -85,6 +85,7 @@ class ReleaseState(models.TextChoices):
     NOT_APPLICABLE = "not_applicable", "No refund to release"
     AWAITING_RECEIPT = "awaiting_receipt", "Waiting for the parcel"
     AWAITING_INSPECTION = "awaiting_inspection", "Waiting for inspection"
+    AWAITING_AUTHORISATION = "awaiting_authorisation", "Waiting for the portal's authorised value"
     HELD_SHORT = "held_short", "Held: items missing"
     HELD_INSPECTION = "held_inspection", "Held: failed inspection"
     HELD_VALUE = "held_value", "Held: refund value differs"
@@ -96,7 +97,8 @@ class ReleaseState(models.TextChoices):
     @classmethod
     def holds(cls) -> tuple[str, ...]:
         """The gate is holding the release on purpose (a person or the warehouse must act)."""
-        return (cls.AWAITING_INSPECTION, cls.HELD_SHORT, cls.HELD_INSPECTION, cls.HELD_VALUE, cls.HELD_UNMAPPED)
+        return (cls.AWAITING_INSPECTION, cls.AWAITING_AUTHORISATION, cls.HELD_SHORT, cls.HELD_INSPECTION,
+                cls.HELD_VALUE, cls.HELD_UNMAPPED)
 
 
 class AdjustmentReason(models.TextChoices):
@@ -171,6 +173,7 @@ BADGE_COLORS: dict[str, str] = {
     ReleaseState.NOT_APPLICABLE: "grey",
     ReleaseState.AWAITING_RECEIPT: "blue",
     ReleaseState.AWAITING_INSPECTION: "indigo",
+    ReleaseState.AWAITING_AUTHORISATION: "indigo",
     ReleaseState.HELD_SHORT: "orange",
     ReleaseState.HELD_INSPECTION: "orange",
     ReleaseState.HELD_VALUE: "red",

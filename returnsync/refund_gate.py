@@ -14,7 +14,9 @@ Options every returns portal connection carries (a portal connector lists
   Loop through Pipe17: ReturnSync never sends the release and checks what arrived);
 - ``authorized_refund_basis``: what the portal's authorised value covers, ``subtotal``
   (the items' price, before tax and shipping: the default) or ``total``; the gate
-  compares it with the same part of the marketplace's refund figure.
+  compares it with the same part of the marketplace's refund figure;
+- ``authorized_refund_required``: the portal owns the refund value (ReturnGo): the release
+  waits for its authorised value instead of judging by the value of what came back.
 """
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ PORTAL_OPTIONS = (
     OptionSpec("authorized_refund_basis", SUBTOTAL,
                "What the portal's authorised refund covers: subtotal (the items' price) or total (with tax "
                "and shipping). It is compared with the same part of TikTok's refund."),
+    OptionSpec("authorized_refund_required", False,
+               "The portal owns the refund value (it authorises every refund): the release waits for its "
+               "authorised value. Otherwise the value of what came back is compared."),
 )
 
 
@@ -196,6 +201,9 @@ def release_decide(*, portal_return, expectation: PartialRefund | None) -> GateD
     if rule == ON_INSPECTION and expectation.pending_units:
         return GateDecision(ReleaseState.AWAITING_INSPECTION,
                             f"{expectation.pending_units} unit(s) received, not inspected yet.")
+    if (pr.connection.options or {}).get("authorized_refund_required") and pr.authorized_refund is None:
+        return GateDecision(ReleaseState.AWAITING_AUTHORISATION,
+                            f"{pr.connection.get_kind_display()} has not authorised the refund value yet.")
     check = value_check(portal_return=pr, expectation=expectation)
     if check is not None and not check.agrees:
         side = "authorised" if check.authorised else "items worth"

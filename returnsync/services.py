@@ -91,7 +91,7 @@ def bundle_mapping_save(
     return bundle
 
 
-def portal_return_refund_refresh(*, portal_return) -> PartialRefund | None:
+def portal_return_refund_refresh(*, portal_return, notify: bool = True) -> PartialRefund | None:
     """Recompute what a portal return is worth back (``returnsync.money``) and store it.
 
     Not received yet → nothing to judge: no expectation, the flag cleared. Received →
@@ -128,7 +128,8 @@ def portal_return_refund_refresh(*, portal_return) -> PartialRefund | None:
                          f"back ({flagged.withheld_amount} withheld): {flagged.due_total} due in all"),
                 data=detail, dedupe_key=f"partial:{portal_return.pk}:{flagged.refund_amount}",
             )
-    changes_notify(order_refs=[portal_return.order_ref])
+    if notify:
+        changes_notify(order_refs=[portal_return.order_ref])
     return computed
 
 

@@ -83,10 +83,14 @@ def _client(connection):
 
 
 def decision_idempotency_key(*, marketplace_return: MarketplaceReturn, decision: str, amount: str = "") -> str:
-    """One key per decision on a return (an offer: per amount, so a new amount after the
-    buyer rejected one is a new offer, while the same offer twice is one)."""
+    """One key per decision on a return. An offer's key also carries its amount and the
+    version of TikTok's return it answers: pressed twice it is one offer, while after the
+    buyer rejected it (TikTok's return moved on) it may be made again."""
     key = f"tiktok:{marketplace_return.connection_id}:{marketplace_return.return_id}:{decision}"
-    return f"{key}:{amount}" if amount else key
+    if not amount:
+        return key
+    version = int(marketplace_return.source_updated_at.timestamp()) if marketplace_return.source_updated_at else 0
+    return f"{key}:{amount}@{version}"
 
 
 def writeback_queue_decision(

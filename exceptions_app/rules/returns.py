@@ -313,19 +313,22 @@ class ReleaseDeadline(Rule):
         rows = (
             scoped(PortalReturn.objects.all(), scope)
             .filter(marketplace_return__isnull=False,
-                    release_state__in=(ReleaseState.AWAITING_RECEIPT, ReleaseState.AWAITING_INSPECTION),
+                    release_state__in=(ReleaseState.AWAITING_RECEIPT, ReleaseState.AWAITING_INSPECTION,
+                                       ReleaseState.AWAITING_AUTHORISATION),
                     marketplace_return__stage=Stage.RECEIVED, marketplace_return__next_action_deadline__isnull=False,
                     marketplace_return__next_action_deadline__lte=now + timedelta(hours=warn))
             .values(*PORTAL_COLUMNS, *LINKED_TIKTOK_COLUMNS, "release_note")
         )
         for row in rows:
             deadline = row["marketplace_return__next_action_deadline"]
-            waiting = "the scan" if row["release_state"] == ReleaseState.AWAITING_RECEIPT else "the inspection"
+            waiting = {ReleaseState.AWAITING_RECEIPT: "the scan",
+                       ReleaseState.AWAITING_AUTHORISATION: "the authorised value"}.get(row["release_state"],
+                                                                                       "the inspection")
             yield portal_finding(
                 self, row,
                 computed={"tiktok_deadline": deadline, "warn_hours": warn, "waiting_for": waiting,
                           "gate": row["release_note"], "lapsed": deadline <= now},
                 title=(f"Order {row['order_ref']}: TikTok refunds in full at {deadline:%Y-%m-%d %H:%M} UTC; "
-                       f"the warehouse has not finished {waiting}"),
+                       f"still waiting for {waiting}"),
                 fingerprint_values=[row["return_ref"], deadline, row["release_state"]],
             )

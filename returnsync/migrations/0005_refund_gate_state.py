@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='portalreturn',
             name='release_state',
-            field=models.CharField(blank=True, choices=[('unlinked', 'Not linked to a TikTok return'), ('not_applicable', 'No refund to release'), ('awaiting_receipt', 'Waiting for the parcel'), ('awaiting_inspection', 'Waiting for inspection'), ('held_short', 'Held: items missing'), ('held_inspection', 'Held: failed inspection'), ('held_value', 'Held: refund value differs'), ('held_unmapped', 'Held: returned SKU not mapped'), ('released', 'Release sent to TikTok'), ('by_portal', 'The portal releases the refund'), ('refunded', 'Refunded on TikTok')], default='', help_text='Where the return stands at the refund gate (returnsync.refund_gate).', max_length=30),
+            field=models.CharField(blank=True, choices=[('unlinked', 'Not linked to a TikTok return'), ('not_applicable', 'No refund to release'), ('awaiting_receipt', 'Waiting for the parcel'), ('awaiting_inspection', 'Waiting for inspection'), ('awaiting_authorisation', "Waiting for the portal's authorised value"), ('held_short', 'Held: items missing'), ('held_inspection', 'Held: failed inspection'), ('held_value', 'Held: refund value differs'), ('held_unmapped', 'Held: returned SKU not mapped'), ('released', 'Release sent to TikTok'), ('by_portal', 'The portal releases the refund'), ('refunded', 'Refunded on TikTok')], default='', help_text='Where the return stands at the refund gate (returnsync.refund_gate).', max_length=30),
         ),
         migrations.AddConstraint(
             model_name='portalreturn',
