@@ -224,3 +224,21 @@ def test_breach_is_stamped_once_with_an_activity():
     assert services.exceptions_mark_breached() == []
     late.refresh_from_db()
     assert late.breached_at and verbs(late) == [ActivityVerb.BREACHED]
+
+
+def test_recording_more_than_remains_to_refund_asks_for_confirmation(finance):
+    case = partial_refund_case(evidence={"computed": {"remaining": "11.65", "action": "refund"}})
+    with pytest.raises(services.ExceptionActionError, match="more than the 11.65"):
+        services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.REFUNDED_MANUALLY,
+                                   note="Refunded in Seller Center", resolved_amount=Decimal("21.65"))
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.OPEN
+    services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.REFUNDED_MANUALLY,
+                               note="Refunded in Seller Center", resolved_amount=Decimal("21.65"), confirm_over=True)
+    assert ExceptionCase.objects.get(pk=case.pk).resolved_amount == Decimal("21.65")
+
+
+def test_a_recovery_resolves_without_an_amount_refunded(finance):
+    case = partial_refund_case(evidence={"computed": {"to_recover": "16.24", "action": "recover"}})
+    services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.RECOVERY_STARTED,
+                               note="Asked the buyer to pay back 16.24")
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.RESOLVED
