@@ -217,6 +217,18 @@ class Connector:
         raise KeyError(f"{self.kind} has no option {name!r}")
 
 
+def lazy(dotted: str) -> Callable[..., Any]:
+    """A callable importing ``dotted`` on first use (a client factory that does not load the
+    client module when the app is registered)."""
+    def call(*args, **kwargs):
+        from django.utils.module_loading import import_string
+
+        return import_string(dotted)(*args, **kwargs)
+
+    call.__qualname__ = f"lazy({dotted})"
+    return call
+
+
 class UnknownConnector(LookupError):
     pass
 

@@ -33,6 +33,7 @@ from connectors.http import (
     ConnectorHttp,
     HttpRequest,
     Outcome,
+    json_object,
     retry_after_seconds,
 )
 from connectors.tiktok_shop.signing import sign
@@ -84,12 +85,7 @@ class _TikTokHttp(ConnectorHttp):
 
     def interpret(self, response: requests.Response) -> Outcome:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {}
+        body = json_object(response)
         code = _int(body.get("code"))
         request_id = str(body.get("request_id") or response.headers.get("x-tt-logid") or "")
         retry_after = retry_after_seconds(response)

@@ -12,13 +12,8 @@ from returnsync.registry import (
     OptionSpec,
     PollSpec,
     SandboxSpec,
+    lazy,
 )
-
-
-def _client(connection):
-    from connectors.tiktok_shop.client import TikTokClient
-
-    return TikTokClient(connection)
 
 
 def _sandbox() -> SandboxSpec:
@@ -51,7 +46,7 @@ def connector(*, sandbox: bool) -> Connector:
             OptionSpec("retry_codes", [], "Extra TikTok error codes to treat as retryable."),
             OptionSpec("initial_lookback_days", 30, "How far back the first poll reads returns."),
         ),
-        client=_client,
+        client=lazy("connectors.tiktok_shop.client.TikTokClient"),
         webhook=webhooks.WEBHOOK,
         process_event=webhooks.process_event,
         poll=PollSpec(stream=sync.RETURNS_STREAM, run=sync.poll_window, overlap=timedelta(minutes=5),

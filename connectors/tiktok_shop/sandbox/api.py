@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from connectors.sandbox_kit import fault_rng, faults_clean
 from connectors.tiktok_shop.sandbox import state as sm
 from connectors.tiktok_shop.sandbox.models import (
     SandboxApp,
@@ -233,11 +234,9 @@ def connect(*, name: str, server_url: str, webhook_base_url: str | None = None):
 
 def set_faults(app, **faults) -> dict:
     """Replace the app's fault settings (keys: see FAULT_KEYS; nothing given = no faults)."""
-    unknown = set(faults) - set(FAULT_KEYS)
-    if unknown:
-        raise ValueError(f"Unknown fault(s): {', '.join(sorted(unknown))}")
+    cleaned = faults_clean(faults, FAULT_KEYS)
     app = get_app(app)
-    app.faults = {k: v for k, v in faults.items() if v not in (None, 0, 0.0, False) or k == "seed"}
+    app.faults = cleaned
     app.save(update_fields=["faults"])
     return app.faults
 
@@ -266,10 +265,7 @@ def targeted_fault(app: SandboxApp, key: str, ids) -> bool:
 
 
 def _fault_rng(app: SandboxApp, *parts) -> random.Random:
-    seed = app.faults.get("seed")
-    if seed is None:
-        return random.Random()
-    return random.Random("|".join(map(str, (seed, *parts))))
+    return fault_rng(app.faults, *parts)
 
 
 def api_call_fault(app: SandboxApp) -> tuple[int, int, str] | None:
@@ -743,7 +739,7 @@ def _queue_order_webhook(shop: SandboxShop, data: dict) -> None:
 
 
 def _outbox():
-    from connectors.sandbox_outbox import Outbox
+    from connectors.sandbox_kit import Outbox
 
     def give_up(row) -> bool:
         return row.attempts >= WEBHOOK_MAX_ATTEMPTS and row.created_at < timezone.now() - WEBHOOK_GIVE_UP_AFTER
@@ -761,10 +757,10 @@ def _outbox():
 
 def deliver_webhooks(app=None, *, limit: int = 500, timeout: float = 5.0, session=None) -> int:
     """POST pending notifications to each app's webhook URL; returns how many were
-    delivered. Applies the app's drop/duplicate/reorder faults (``connectors.sandbox_outbox``);
+    delivered. Applies the app's drop/duplicate/reorder faults (``connectors.sandbox_kit``);
     a failure stays pending and is retried by every later call (given up after
     WEBHOOK_MAX_ATTEMPTS attempts and WEBHOOK_GIVE_UP_AFTER)."""
-    from connectors.sandbox_outbox import deliver
+    from connectors.sandbox_kit import deliver
 
     qs = SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING).exclude(app__webhook_url="")
     if app is not None:
