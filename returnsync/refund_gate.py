@@ -2,8 +2,12 @@
 
 On TikTok, approving a received package releases the *full* refund of the request. So the
 lifecycle (``returnsync.lifecycle.portal_return_follow_up``) asks the gate, after every
-portal change, whether the release may go out; the gate records the answer on the portal
-return (``release_state``, ``release_note``) and only ``released`` sends the decision.
+portal change and whenever TikTok's return moves, whether the release may go out; the gate
+records the answer on the portal return (``release_state``, ``release_note``) and only
+``released`` sends the decision. TikTok offers no call that records a receipt without
+deciding the money (rejecting the received package denies the refund), so a held release
+sends nothing: the case that owns the hold (partial refund, value mismatch, bundle mapping)
+is what a person sees, and the deadline guard warns before TikTok decides by itself.
 
 Options every returns portal connection carries (a portal connector lists
 ``PORTAL_OPTIONS`` among its ``Connector.options``):
