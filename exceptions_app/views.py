@@ -114,8 +114,7 @@ def money_context(case: ExceptionCase) -> dict[str, Any]:
         offer_refusal = "Nothing remains to refund."
     return {"settlement": settlement, "settlement_text": settlement.describe(), "tiktok": mreturn,
             "offer_refusal": offer_refusal,
-            "tiktok_deadline": mreturn.next_action_deadline if mreturn is not None and mreturn.stage == "received"
-            else None}
+            "tiktok_deadline": refund_gate.marketplace_deadline(mreturn)}
 
 
 def panel_context(request: HttpRequest, case: ExceptionCase, **forms_: Any) -> dict[str, Any]:

@@ -241,7 +241,7 @@ def money_tasks(*, connection_id: int | None = None) -> list[MoneyTask]:
     tasks = []
     for pr in rows:
         mreturn = pr.marketplace_return
-        deadline = mreturn.next_action_deadline if mreturn is not None and mreturn.stage == "received" else None
+        deadline = refund_gate.marketplace_deadline(mreturn)
         currency = pr.currency or (mreturn.currency if mreturn else "")
         if pr.partial_refund_amount is not None:
             detail = pr.partial_refund_detail or {}

@@ -158,6 +158,14 @@ def expected_refund_total(*, portal_return, expectation: PartialRefund | None) -
     return expectation.due_total
 
 
+def marketplace_deadline(marketplace_return):
+    """When the marketplace decides a delivered parcel by itself (it then refunds in full),
+    while it waits for the seller's receipt decision; else None."""
+    if marketplace_return is None or marketplace_return.stage != Stage.RECEIVED:
+        return None
+    return marketplace_return.next_action_deadline
+
+
 def marketplace_refunded(marketplace_return) -> Decimal:
     """What the marketplace has refunded on this return so far (succeeded refunds)."""
     from returnsync.models import Refund
