@@ -214,7 +214,14 @@ def exception_resolve(*, exception_id: int, user: AbstractBaseUser, code: str, n
             raise ExceptionActionError("The refunded amount must be a number.") from None
         if resolved_amount < 0:
             raise ExceptionActionError("The refunded amount cannot be negative.")
-    case = ExceptionCase.objects.filter(pk=exception_id).only("type_code", "evidence", "currency").first()
+    case = ExceptionCase.objects.filter(pk=exception_id).only(
+        "type_code", "evidence", "currency", "order_ref", "subject_key").first()
+    rule_class = REGISTRY.get(case.type_code) if case is not None else None
+    if rule_class is not None and rule_class.closes_only_when_cleared:
+        from exceptions_app.rules import rule_for
+
+        if rule_for(case.type_code).still_holds(case=case, now=timezone.now()) is not None:
+            raise ExceptionActionError(f"Not resolved: {rule_class.still_holds_message}")
     if case is not None and case.type_code in AMOUNT_REQUIRED_TYPES:
         if code == ResolutionCode.REFUNDED_MANUALLY and resolved_amount is None:
             raise ExceptionActionError("Enter the amount actually refunded in Seller Center.")

@@ -67,6 +67,10 @@ class ExceptionListView(FilteredTableView):
         return context
 
 
+# Cases about a TikTok request awaiting the seller: the page carries the request card (approve/reject).
+REQUEST_DECISION_TYPES = frozenset({"approval_deadline"})
+
+
 class ExceptionDetailView(RoleRequiredMixin, TemplateView):
     nav_name = "exception_list"
     template_name = "exceptions/detail.html"
@@ -92,6 +96,10 @@ class ExceptionDetailView(RoleRequiredMixin, TemplateView):
             timeline=list(return_timeline(marketplace_return=case.marketplace_return))
             if case.marketplace_return_id else [],
         )
+        if case.type_code in REQUEST_DECISION_TYPES and case.marketplace_return_id:
+            from returnsync.views.returns import decision_context
+
+            context.update(decision_context(self.request, case.marketplace_return), request_card=True)
         context.update(panel_context(self.request, case))
         return context
 

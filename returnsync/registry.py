@@ -170,6 +170,19 @@ class Marketplace(Protocol):
     def partial_refund_offer(self, *, marketplace_return, amount, currency: str, actor=None) -> WriteBack:
         """Offer the buyer a partial refund they must accept (idempotent per amount)."""
 
+    def request_decisions(self, marketplace_return) -> dict[str, str]:
+        """The decisions a person may take on the request now: ``{"approve": ..., "reject": ...}``."""
+
+    def reject_reasons(self, marketplace_return) -> list[tuple[str, str]]:
+        """(name, text) of the reasons the marketplace accepts for a reject now (asks its API)."""
+
+    def request_decide(self, *, marketplace_return, decision: str, reject_reason: str = "", comment: str = "",
+                       actor=None) -> WriteBack:
+        """Queue a person's decision on the request (idempotent per decision)."""
+
+    def seller_center_links(self, marketplace_return) -> dict[str, str]:
+        """Links to the order and the return in the marketplace's own back office."""
+
     def stock_adjust(self, *, connection, seller_sku: str, sku_id: str, product_id: str, warehouse_id: str,
                      delta: int, idempotency_key: str, portal_return_line=None) -> Any:
         """Queue a stock change for one SKU at one warehouse (idempotent on the key)."""

@@ -430,6 +430,7 @@ def inbound_event_retry(*, event_id: int):
 def write_back_retry(*, write_back_id: int):
     """Run a write-back that gave up (or is waiting for its retry) again, with fresh attempts."""
     from django.db.models import F
+    from django.db.models.functions import Greatest
     from django.utils import timezone
 
     from returnsync import registry
@@ -445,12 +446,53 @@ def write_back_retry(*, write_back_id: int):
         if found is None or write_back.action not in found.write_back_runners \
                 or registry.PLUMBING.write_back_enqueue is None:
             raise NotRetryable(f"no runner for {write_back.connection.get_kind_display()} write-backs")
+        # A retry never takes attempts away: one still retrying keeps its budget (and is due
+        # now), one that used them all gets a few more.
         WriteBack.objects.filter(pk=write_back.pk).update(
             status=JobStatus.QUEUED, next_attempt_at=None, updated_at=timezone.now(),
-            max_attempts=F("attempts") + RETRY_EXTRA_ATTEMPTS,
+            max_attempts=Greatest(F("max_attempts"), F("attempts") + RETRY_EXTRA_ATTEMPTS),
         )
         InventoryAdjustment.objects.filter(write_back=write_back, status__in=retryable).update(
             status=JobStatus.QUEUED, updated_at=timezone.now())
         write_back.refresh_from_db()
         registry.PLUMBING.write_back_enqueue(write_back=write_back)
     return write_back
+
+
+# --- A person's decision on a marketplace request ------------------------------------------
+
+
+class ActionRefused(ValueError):
+    """The step is not possible now; the message says why (shown as it is)."""
+
+
+REQUEST_DECIDERS = frozenset({"CX"})
+
+
+def marketplace_request_decide(*, marketplace_return, kind: str, user, reject_reason: str = "",
+                               comment: str = ""):
+    """Approve or reject a marketplace request (a refund, return or replacement request the
+    marketplace waits on) for CX, through the marketplace's own API: only a decision the
+    marketplace takes now, a reject only with one of the reasons it offers now. Queued once
+    per decision (the write-back is idempotent); returns it."""
+    from django.core.exceptions import PermissionDenied
+
+    from returnsync import registry
+    from returnsync.roles import Role, has_any_role
+
+    if not has_any_role(user, frozenset({Role.CX})):
+        raise PermissionDenied("Only CX (or an admin) approves or rejects a TikTok request.")
+    ops = registry.marketplace_for(marketplace_return.connection)
+    decisions = ops.request_decisions(marketplace_return)
+    if kind not in decisions:
+        waits = marketplace_return.next_action or "nothing"
+        raise ActionRefused(f"TikTok is not waiting for the seller to approve or reject this request (it waits "
+                            f"for {waits}).")
+    if kind == "reject":
+        if not reject_reason:
+            raise ActionRefused("Choose one of TikTok's reasons for the reject.")
+        if reject_reason not in dict(ops.reject_reasons(marketplace_return)):
+            raise ActionRefused("TikTok does not take that reason for this request now: choose one it lists.")
+    return ops.request_decide(marketplace_return=marketplace_return, decision=decisions[kind],
+                              reject_reason=reject_reason if kind == "reject" else "", comment=comment[:500],
+                              actor=user)

@@ -335,6 +335,12 @@ class TikTokClient:
         return self._call("POST", f"/return_refund/202309/returns/{return_id}/reject",
                           query={"idempotency_key": idempotency_key}, body=body)
 
+    def reject_reasons(self, return_id: str) -> list[dict]:
+        """The reasons TikTok accepts for rejecting this request now: ``[{name, text}]``."""
+        data = self._call("GET", "/return_refund/202309/reject_reasons",
+                          query={"return_or_cancel_id": return_id}) or {}
+        return [r for r in (data.get("reasons") or []) if isinstance(r, dict) and r.get("name")]
+
     def search_inventory(self, *, sku_ids: list[str]) -> list[dict]:
         data = self._call("POST", "/product/202309/inventory/search",
                           body={"sku_ids": [str(s) for s in sku_ids]})

@@ -358,3 +358,32 @@ def offer_cap_refusal(*, caps: dict | None, amount: Decimal, price: Decimal) -> 
         return (f"An offer on this item must be between {low:.2f} and {high:.2f} (TikTok's caps); "
                 f"{amount} is outside: refund by hand in Seller Center.")
     return ""
+
+
+# --- a person's decision on a request ---------------------------------------------------------
+# What TikTok waits for (the next action) → the approve and reject decisions that answer it.
+# The received-package decision is not here: the refund gate owns it.
+REQUEST_DECISIONS = {
+    "SELLER_RESPOND_REFUND": ("APPROVE_REFUND", "REJECT_REFUND"),
+    "SELLER_RESPOND_RETURN": ("APPROVE_RETURN", "REJECT_RETURN"),
+    "SELLER_RESPOND_REPLACEMENT": ("APPROVE_REPLACEMENT", "REJECT_REPLACEMENT"),
+}
+# Seller Center pages for an order and a return (**uncertain** paths; per region host),
+# overridable with ``options["seller_center_urls"]``.
+SELLER_CENTER_URLS = {
+    "order": "https://seller-{region}.tiktok.com/order/detail?order_no={order_id}",
+    "return": "https://seller-{region}.tiktok.com/order/refund/detail?reverse_order_id={return_id}",
+}
+
+
+def seller_center_links(connection, *, order_id: str, return_id: str) -> dict[str, str]:
+    from urllib.parse import quote
+
+    options = connection.options or {}
+    urls = {**SELLER_CENTER_URLS, **(options.get("seller_center_urls") or {})}
+    region = str(options.get("shop_region") or options.get("region") or "us").lower()
+    values = {"region": quote(region), "order_id": quote(order_id or ""), "return_id": quote(return_id or "")}
+    try:
+        return {name: template.format(**values) for name, template in urls.items()}
+    except (KeyError, IndexError, ValueError):
+        return {}

@@ -348,6 +348,28 @@ class TikTokMarketplace:
         return writeback_queue_decision(marketplace_return=marketplace_return, decision="OFFER_PARTIAL_REFUND",
                                         partial_refund={"amount": amount, "currency": currency}, actor=actor)
 
+    def request_decisions(self, marketplace_return) -> dict[str, str]:
+        """The decisions a person may take on the request now: {"approve": ..., "reject": ...}
+        (empty when TikTok waits for no such answer)."""
+        pair = mapping.REQUEST_DECISIONS.get(marketplace_return.next_action)
+        return {"approve": pair[0], "reject": pair[1]} if pair else {}
+
+    def reject_reasons(self, marketplace_return) -> list[tuple[str, str]]:
+        from connectors.tiktok_shop.client import TikTokClient
+
+        client = TikTokClient(marketplace_return.connection, max_attempts=2, timeout=(3.0, 10.0))
+        return [(r["name"], str(r.get("text") or r["name"])) for r in client.reject_reasons(
+            marketplace_return.return_id)]
+
+    def request_decide(self, *, marketplace_return, decision: str, reject_reason: str = "", comment: str = "",
+                       actor=None) -> WriteBack:
+        return writeback_queue_decision(marketplace_return=marketplace_return, decision=decision,
+                                        reject_reason=reject_reason, comment=comment, actor=actor)
+
+    def seller_center_links(self, marketplace_return) -> dict[str, str]:
+        return mapping.seller_center_links(marketplace_return.connection, order_id=marketplace_return.order_ref,
+                                           return_id=marketplace_return.return_id)
+
     def stock_adjust(self, **kwargs) -> InventoryAdjustment:
         return inventory_adjustment_queue(**kwargs)
 

@@ -262,6 +262,9 @@ class ApprovalDeadline(Rule):
                                     "auto-approves requests left unanswered for 48 h)."}
     description = ("A return request awaits the seller's response and TikTok's deadline is close: if nobody "
                    "answers, TikTok approves it automatically.")
+    closes_only_when_cleared = True
+    still_holds_message = ("TikTok still waits for the seller's answer: approve or reject the request (on the "
+                           "return page or in Seller Center). The case closes itself once TikTok no longer waits.")
     what_to_check = "The request (reason, amount, evidence photos) in Seller Center and the deadline shown here."
     how_to_resolve = ("Approve or reject the request in Seller Center before the deadline. The exception "
                       "closes itself once TikTok no longer waits for the seller.")
@@ -302,6 +305,9 @@ class ReleaseDeadline(Rule):
                    "approves the full refund by itself, whatever came back.")
     what_to_check = ("Whether the parcel is in the warehouse and why it is not scanned or inspected yet, and "
                      "TikTok's deadline shown here.")
+    closes_only_when_cleared = True
+    still_holds_message = ("TikTok still waits for the seller's receipt decision and the warehouse is not done: "
+                           "the case closes itself once the gate no longer waits or TikTok no longer does.")
     how_to_resolve = ("Get the parcel scanned and inspected before the deadline (the gate then releases or holds "
                       "the refund), or decide in Seller Center by hand. The exception closes itself once the gate "
                       "no longer waits or TikTok no longer does.")

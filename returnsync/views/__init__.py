@@ -32,7 +32,12 @@ from returnsync.views.operations import (
     WarehouseMappingFormView,
     WarehouseMappingListView,
 )
-from returnsync.views.returns import ReturnDetailView, ReturnLookupView
+from returnsync.views.returns import (
+    ReturnDecideView,
+    ReturnDetailView,
+    ReturnLookupView,
+    ReturnRejectReasonsView,
+)
 
 __all__ = [
     "ApiCallListView",
@@ -54,9 +59,11 @@ __all__ = [
     "InboundEventRetryView",
     "InventoryAdjustmentListView",
     "RefundListView",
+    "ReturnDecideView",
     "ReturnDetailView",
     "ReturnListView",
     "ReturnLookupView",
+    "ReturnRejectReasonsView",
     "RoleRequiredMixin",
     "SyncHealthView",
     "WarehouseMappingDeleteView",

@@ -242,3 +242,24 @@ def test_a_recovery_resolves_without_an_amount_refunded(finance):
     services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.RECOVERY_STARTED,
                                note="Asked the buyer to pay back 16.24")
     assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.RESOLVED
+
+
+def test_an_approval_deadline_cannot_be_resolved_while_tiktok_still_waits(cx):
+    from exceptions_app.detection import detection_run
+    from exceptions_app.rules.base import Scope
+    from returnsync.choices import Stage
+    from tests.factories import MarketplaceReturnFactory
+
+    mreturn = MarketplaceReturnFactory(stage=Stage.REQUESTED, next_action="SELLER_RESPOND_REFUND",
+                                       next_action_deadline=timezone.now() + timedelta(hours=3))
+    detection_run(scope=Scope())
+    case = ExceptionCase.objects.get(type_code="approval_deadline", marketplace_return=mreturn)
+    with pytest.raises(services.ExceptionActionError, match="TikTok still waits for the seller's answer"):
+        services.exception_resolve(exception_id=case.pk, user=cx, code=ResolutionCode.CUSTOMER_CONTACTED,
+                                   note="Called the buyer")
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.OPEN  # it stays in view
+    mreturn.stage, mreturn.next_action = Stage.APPROVED, ""  # TikTok agrees: the seller answered
+    mreturn.save()
+    services.exception_resolve(exception_id=case.pk, user=cx, code=ResolutionCode.CUSTOMER_CONTACTED,
+                               note="Approved after calling the buyer")
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.RESOLVED

@@ -198,3 +198,24 @@ def partial_refund_cap_error(*, region: str, amount, price) -> str:
     if not low <= amount <= high:
         return f"partial_refund.amount must be between {low:.2f} and {high:.2f} for this item."
     return ""
+
+
+# Reject reasons per seller action (names in TikTok's style; the real list is longer).
+REJECT_REASONS = {
+    RESPOND_REFUND: [("seller_reject_apply_product_used", "The item has been used"),
+                     ("seller_reject_apply_no_reason", "The buyer's reason does not apply")],
+    RESPOND_RETURN: [("seller_reject_apply_product_used", "The item has been used"),
+                     ("seller_reject_apply_outside_policy", "Outside the return policy")],
+    RESPOND_RECEIVE: [("seller_reject_receive_package_empty", "The parcel was empty"),
+                      ("seller_reject_receive_package_damaged", "The item came back damaged")],
+    RESPOND_REPLACEMENT: [("seller_reject_replacement_out_of_stock", "No replacement in stock")],
+}
+
+
+def reject_reasons(actions) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for action in actions:
+        for reason in REJECT_REASONS.get(action, []):
+            if reason not in seen:
+                seen.append(reason)
+    return seen
