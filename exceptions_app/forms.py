@@ -52,7 +52,8 @@ class ReassignForm(_ActionForm):
 
 
 class BulkForm(forms.Form):
-    ACTIONS = (("claim", "Claim"), ("release", "Release"), ("resolve", "Resolve"))
+    ACTIONS = (("claim", "Claim"), ("release", "Release"), ("resolve", "Resolve"),
+               ("retry", "Retry the failed step"), ("mirror", "Mirror into the portal"))
 
     action = forms.ChoiceField(choices=ACTIONS)
     ids = forms.TypedMultipleChoiceField(coerce=int, choices=(), error_messages={

@@ -6,8 +6,18 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from returnsync.choices import InboundStatus, JobStatus
 from returnsync.roles import NAVIGATION, Role
-from tests.factories import MarketplaceReturnFactory, PortalReturnFactory, UserFactory
+from tests.factories import (
+    BundleMappingFactory,
+    ConnectionFactory,
+    InboundEventFactory,
+    MarketplaceReturnFactory,
+    PortalReturnFactory,
+    UserFactory,
+    WarehouseMappingFactory,
+    WriteBackFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -77,15 +87,6 @@ def test_menu_shows_exactly_the_pages_the_role_may_open(client_for_role, role):
 
 
 # --- Pages with an object and every action (POST), per role ---------------------------------
-
-from returnsync.choices import InboundStatus, JobStatus
-from tests.factories import (
-    BundleMappingFactory,
-    ConnectionFactory,
-    InboundEventFactory,
-    WarehouseMappingFactory,
-    WriteBackFactory,
-)
 
 _ADMIN = frozenset({Role.ADMIN})
 _OPS = frozenset({Role.OPERATIONS, Role.ADMIN})
