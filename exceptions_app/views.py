@@ -300,6 +300,31 @@ class ExceptionBulkView(RoleRequiredMixin, View):
         return response
 
 
+class ServiceLevelView(RoleRequiredMixin, TemplateView):
+    """How the integration measures against the marketplace's requirements: requests answered
+    before TikTok's deadline, receipts written back within the threshold, refunds within the
+    service level; per day, shop and portal, with the worst cases linked."""
+
+    nav_name = "service_levels"
+    template_name = "exceptions/service_levels.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from exceptions_app import service_levels
+        from returnsync.views.finance import period
+
+        context = super().get_context_data(**kwargs)
+        form = forms.ServiceLevelForm(self.request.GET or None)
+        since, until, portal = period(form)
+        shop = form.cleaned_data.get("shop") if form.is_bound and form.is_valid() else None
+        if not form.is_bound:
+            form = forms.ServiceLevelForm(initial={"since": since, "until": until})
+        window = service_levels.Window.of_days(since, until, shop_id=shop.pk if shop else None,
+                                               portal_id=portal.pk if portal else None)
+        context.update(form=form, since=since, until=until, measures=service_levels.report(window),
+                       outcome_labels=service_levels.OUTCOME_LABELS)
+        return context
+
+
 class RunbookView(RoleRequiredMixin, TemplateView):
     """Generated from the rule registry: the handover document for CX, operations, finance."""
 
