@@ -310,6 +310,9 @@ class Plumbing:
     inbound_enqueue: Callable[..., None] | None = None
     # (write_back=) -> None: queue one run of a write-back (after commit).
     write_back_enqueue: Callable[..., None] | None = None
+    # (event_id=) -> InboundEvent: process one stored event now, in this process (a person's
+    # Retry waits for the outcome); never raises for the event's own failure.
+    inbound_process: Callable[..., Any] | None = None
 
 
 PLUMBING = Plumbing()

@@ -558,6 +558,45 @@ def inbound_event_retry(*, event_id: int):
     return event
 
 
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What a Retry did, in words a person reads on the page."""
+
+    ok: bool
+    status: str
+    message: str
+
+
+def inbound_event_retry_now(*, event_id: int) -> RetryOutcome:
+    """Process a dead letter again *now* and say what happened: applied, nothing to apply,
+    or failed again with the reason (then it stays a dead letter, as the list shows). Only a
+    dead letter is taken (a conditional update), so two people pressing Retry process it once."""
+    from returnsync import registry
+    from returnsync.choices import InboundStatus
+    from returnsync.models import InboundEvent
+
+    event = InboundEvent.objects.filter(pk=event_id).only("pk", "status", "source").first()
+    if event is None:
+        raise NotRetryable(f"there is no event {event_id}")
+    if event.status != InboundStatus.FAILED:
+        raise NotRetryable(f"event {event_id} is {event.get_status_display().lower()}, not a dead letter")
+    found = registry.connector_or_none(event.source)
+    if found is None or found.process_event is None or registry.PLUMBING.inbound_process is None:
+        raise NotRetryable(f"no processor for {event.get_source_display()} events")
+    taken = InboundEvent.objects.filter(pk=event_id, status=InboundStatus.FAILED).update(
+        status=InboundStatus.RECEIVED, error="")
+    if not taken:
+        raise NotRetryable(f"event {event_id} is being retried already")
+    event = registry.PLUMBING.inbound_process(event_id=event_id)
+    if event.status == InboundStatus.PROCESSED:
+        return RetryOutcome(True, event.status, f"Event {event_id} applied: processed on attempt {event.attempts}.")
+    if event.status == InboundStatus.IGNORED:
+        return RetryOutcome(True, event.status, f"Event {event_id} processed: nothing to apply (stale, or a type "
+                                                f"we do not act on).")
+    return RetryOutcome(False, event.status, f"Event {event_id} failed again (attempt {event.attempts}): "
+                                             f"{event.error or 'no reason given'}. It stays a dead letter.")
+
+
 def write_back_retry(*, write_back_id: int):
     """Run a write-back that gave up (or is waiting for its retry) again, with fresh attempts."""
     from django.db.models import F

@@ -18,7 +18,7 @@ from django.views.generic import TemplateView, View
 from returnsync import selectors, services
 from returnsync.forms import ConnectionSecretsForm
 from returnsync.models import Connection, InboundEvent, WriteBack
-from returnsync.services import NotRetryable, inbound_event_retry, write_back_retry
+from returnsync.services import NotRetryable, write_back_retry
 from returnsync.tables import webhook_path_for
 from returnsync.views.base import RoleRequiredMixin
 
@@ -141,16 +141,34 @@ class RetryView(RoleRequiredMixin, View):
             messages.warning(request, f"Not retried: {exc}.")
         else:
             messages.success(request, f"{self.label.capitalize()} {pk} queued again.")
+        return HttpResponseRedirect(self.back_url(request))
+
+    @staticmethod
+    def back_url(request: HttpRequest) -> str:
         back = request.POST.get("next", "")
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("sync_health")
-        return HttpResponseRedirect(back or reverse("sync_health"))
+        if not back or not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return reverse("sync_health")
+        return back
 
 
 class InboundEventRetryView(RetryView):
+    """Processes the dead letter now and says what happened (applied, or failed again and
+    why); the list it came from then shows the truth."""
+
     model = InboundEvent
     label = "inbound event"
-    retry = staticmethod(lambda pk: inbound_event_retry(event_id=pk))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        pk = self.kwargs["pk"]
+        if not InboundEvent.objects.filter(pk=pk).exists():
+            raise Http404("No such inbound event")
+        try:
+            outcome = services.inbound_event_retry_now(event_id=pk)
+        except NotRetryable as exc:
+            messages.warning(request, f"Not retried: {exc}.")
+        else:
+            (messages.success if outcome.ok else messages.error)(request, outcome.message)
+        return HttpResponseRedirect(self.back_url(request))
 
 
 class WriteBackRetryView(RetryView):

@@ -19,11 +19,13 @@ from returnsync.tables import webhook_path_for
 from tests.factories import (
     ApiCallFactory,
     ConnectionFactory,
+    DeadLetterFactory,
     InboundEventFactory,
     PortalConnectionFactory,
     SyncCursorFactory,
     UserFactory,
     WriteBackFactory,
+    ZigZagFixedLetterFactory,
 )
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -147,8 +149,8 @@ def test_sync_health_shows_lag_error_rate_queue_and_dead_letters(client_for_role
 
 
 @pytest.mark.django_db
-def test_retry_a_dead_letter_requeues_it_and_a_processed_one_is_refused(client_for_role):
-    dead = InboundEventFactory(status=InboundStatus.FAILED, error="bad json")
+def test_retry_a_dead_letter_that_fails_again_says_why_and_keeps_it_listed(client_for_role):
+    dead = DeadLetterFactory()
     done = InboundEventFactory(status=InboundStatus.PROCESSED)
     client = client_for_role(Role.ADMIN)
 
@@ -156,13 +158,32 @@ def test_retry_a_dead_letter_requeues_it_and_a_processed_one_is_refused(client_f
         reverse("inbound_retry", args=[dead.pk]), {"next": reverse("sync_health")}, follow=True
     )
     dead.refresh_from_db()
-    assert dead.status == InboundStatus.RECEIVED
-    assert f"Inbound event {dead.pk} queued again" in response.content.decode()
+    page = response.content.decode()
+    assert (dead.status, dead.attempts) == (InboundStatus.FAILED, 2)
+    assert f"Event {dead.pk} failed again (attempt 2): ValueError: event names no return" in page
+    assert "No dead letters" not in page
+    dead_letters = page[page.index('data-table="dead-letters"'):]
+    assert f'action="{reverse("inbound_retry", args=[dead.pk])}"' in dead_letters, "still listed: the truth"
 
     refused = client.post(reverse("inbound_retry", args=[done.pk]), follow=True)
     assert "Not retried" in refused.content.decode()
     assert InboundEvent.objects.get(pk=done.pk).status == InboundStatus.PROCESSED
     assert client.post(reverse("inbound_retry", args=[999999])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_retry_a_dead_letter_that_now_applies_says_so_and_leaves_the_list(client_for_role):
+    from returnsync.models import PortalReturn
+
+    dead = ZigZagFixedLetterFactory()
+    response = client_for_role(Role.ADMIN).post(
+        reverse("inbound_retry", args=[dead.pk]), {"next": reverse("sync_health")}, follow=True)
+    dead.refresh_from_db()
+    page = response.content.decode()
+    assert dead.status == InboundStatus.PROCESSED and dead.error == ""
+    assert f"Event {dead.pk} applied: processed on attempt 2." in page
+    assert "No dead letters." in page
+    assert PortalReturn.objects.filter(connection=dead.connection, external_id__startswith="ZZ-R").count() == 1
 
 
 @pytest.mark.django_db
@@ -177,7 +198,7 @@ def test_retry_a_dead_write_back(client_for_role):
 
 @pytest.mark.django_db
 def test_retry_redirects_only_within_the_site(client_for_role):
-    dead = InboundEventFactory(status=InboundStatus.FAILED)
+    dead = DeadLetterFactory()
     response = client_for_role(Role.ADMIN).post(
         reverse("inbound_retry", args=[dead.pk]), {"next": "https://evil.example/"}
     )

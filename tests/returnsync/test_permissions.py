@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from returnsync.choices import InboundStatus, JobStatus
+from returnsync.choices import JobStatus
 from returnsync.roles import NAVIGATION, Role
 from tests.factories import (
     BundleMappingFactory,
     ConnectionFactory,
-    InboundEventFactory,
+    DeadLetterFactory,
     MarketplaceReturnFactory,
     PortalReturnFactory,
     UserFactory,
@@ -148,7 +148,7 @@ ACTIONS = [
     ("connection_test", "post", _loop_connection, {}, _ADMIN, 302),
     ("connection_toggle", "post", _loop_connection, {"field": "enabled", "value": "off"}, _ADMIN, 302),
     ("connection_secrets", "post", _loop_connection, {"webhook_secret": "x"}, _ADMIN, 302),
-    ("inbound_retry", "post", lambda: [InboundEventFactory(status=InboundStatus.FAILED).pk], {}, _ADMIN, 302),
+    ("inbound_retry", "post", lambda: [DeadLetterFactory().pk], {}, _ADMIN, 302),
     ("writeback_retry", "post", lambda: [WriteBackFactory(status=JobStatus.DEAD).pk], {}, _ADMIN, 302),
 ]
 
@@ -180,7 +180,7 @@ def test_posts_without_a_csrf_token_are_refused(user_for_role, url_name):
     args = {
         "bundle_delete": _bundle,
         "connection_toggle": _loop_connection,
-        "inbound_retry": lambda: [InboundEventFactory(status=InboundStatus.FAILED).pk],
+        "inbound_retry": lambda: [DeadLetterFactory().pk],
     }[url_name]()
     client = Client(enforce_csrf_checks=True)
     client.force_login(user_for_role(Role.ADMIN))
