@@ -170,7 +170,7 @@ def write_back_list() -> QuerySet[WriteBack]:
 
 
 def connection_list() -> QuerySet[Connection]:
-    return Connection.objects.all()
+    return with_health_counts(Connection.objects.all())
 
 
 def inbound_event_list() -> QuerySet[InboundEvent]:
@@ -292,7 +292,7 @@ def home_restock_counts() -> dict[str, int]:
 
 
 def home_connections() -> QuerySet[Connection]:
-    return Connection.objects.only(
+    return with_health_counts(Connection.objects.only(
         "id",
         "name",
         "kind",
@@ -301,7 +301,10 @@ def home_connections() -> QuerySet[Connection]:
         "last_success_at",
         "last_error_at",
         "last_error",
-    )
+        "last_test_at",
+        "last_test_ok",
+        "last_test_message",
+    ))
 
 
 # --- Pages of other apps ---------------------------------------------------------------------
@@ -531,7 +534,7 @@ def sync_health(*, now: datetime | None = None) -> list[SyncHealth]:
 
     now = now or timezone.now()
     since = now - timedelta(hours=ERROR_RATE_WINDOW_HOURS)
-    connections = list(Connection.objects.order_by("kind", "name"))
+    connections = list(with_health_counts(Connection.objects.order_by("kind", "name"), now=now))
     watermarks = dict(
         SyncCursor.objects.filter(watermark__isnull=False)
         .order_by()
@@ -596,3 +599,110 @@ def api_calls_recent(*, connection_id: int | None = None, limit: int = 20) -> Qu
     if connection_id:
         rows = rows.filter(connection_id=connection_id)
     return rows[:limit]
+
+
+# --- Connection health (the badge) ----------------------------------------------------------
+#
+# The rule, in the words the badge's hover text uses:
+# - "Not checked yet": no call, sync or connection test has run.
+# - "Failing": the latest check failed. A check is a connection test an admin ran, or the
+#   outcome of the connector's calls (a call that succeeded, perhaps after retries, or one
+#   that failed for good); whichever happened last decides.
+# - "Degraded": the latest check passed, but at least DEGRADED_PERCENT % (and at least
+#   DEGRADED_MIN_FAILED) of the API calls in the last hour failed and had to be retried;
+#   calls from before the latest failure do not count (once fixed, old errors are history).
+# - "Healthy": the latest check passed and fewer calls than that failed.
+
+HEALTH_WINDOW = timedelta(hours=1)
+DEGRADED_PERCENT = 5
+DEGRADED_MIN_FAILED = 2
+
+HEALTH_RULE = (
+    f"Failing: the latest check (a connection test, or the connector's latest call) failed. "
+    f"Degraded: it passed, but at least {DEGRADED_PERCENT}% of API calls in the last hour since the "
+    f"latest failure failed (at least {DEGRADED_MIN_FAILED}). Healthy: it passed with fewer failures."
+)
+
+
+@dataclass(frozen=True)
+class ConnectionHealth:
+    value: str  # a badge value (its colour comes from the job statuses': green, orange, red)
+    label: str
+    reason: str
+    calls: int = 0
+    failed_calls: int = 0
+
+
+def _health_cutoff(now: datetime):
+    """Per connection, in SQL: calls after this count (the last hour, after the latest failure)."""
+    from django.db.models import Case, DateTimeField, Value, When
+    from django.db.models.functions import Greatest
+
+    floor = Value(now - HEALTH_WINDOW, output_field=DateTimeField())
+    return Greatest(
+        floor,
+        Coalesce("last_error_at", floor),
+        Coalesce(Case(When(last_test_ok=False, then="last_test_at"), output_field=DateTimeField()), floor),
+        output_field=DateTimeField(),
+    )
+
+
+def with_health_counts(connections: QuerySet[Connection], *, now: datetime | None = None) -> QuerySet[Connection]:
+    """Annotate each connection with the calls its badge counts (``health_calls``,
+    ``health_failed_calls``): two correlated counts on the (connection, time) index."""
+    from django.db.models import IntegerField, OuterRef, Subquery
+
+    now = now or timezone.now()
+
+    def count(failed: bool):
+        calls = ApiCall.objects.filter(connection=OuterRef("pk"), created_at__gt=OuterRef("health_cutoff"))
+        if failed:
+            calls = calls.exclude(api_call_ok_q())
+        counted = calls.order_by().values("connection").annotate(n=Count("pk")).values("n")
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+    return connections.annotate(health_cutoff=_health_cutoff(now)).annotate(
+        health_calls=count(False), health_failed_calls=count(True))
+
+
+def _when(value: datetime) -> str:
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+
+
+def connection_health(connection: Connection, *, now: datetime | None = None) -> ConnectionHealth:
+    """The badge of one connection, with the reason in words (see HEALTH_RULE). Uses the
+    counts ``with_health_counts`` annotated, else counts them (one query)."""
+    from returnsync.choices import JobStatus
+
+    checks = [
+        (connection.last_success_at, True, "a call succeeded"),
+        (connection.last_error_at, False, f"a call failed for good: {connection.last_error or 'no message'}"),
+    ]
+    if connection.last_test_at is not None and connection.last_test_ok is not None:
+        verdict = "passed" if connection.last_test_ok else "failed"
+        checks.append((connection.last_test_at, bool(connection.last_test_ok),
+                       f"the connection test {verdict}: {connection.last_test_message or 'no message'}"))
+    checks = [c for c in checks if c[0] is not None]
+    if not checks:
+        return ConnectionHealth("", "Not checked yet", "No call, sync or connection test has run yet.")
+    # The latest decides; at the same instant a failure outweighs a success.
+    at, ok, what = max(checks, key=lambda c: (c[0], not c[1]))
+    if not ok:
+        return ConnectionHealth(JobStatus.DEAD.value, "Failing", f"Latest check ({_when(at)}): {what}."[:500])
+    if hasattr(connection, "health_calls"):
+        calls, failed = connection.health_calls, connection.health_failed_calls
+    else:
+        counted = with_health_counts(Connection.objects.filter(pk=connection.pk), now=now).values_list(
+            "health_calls", "health_failed_calls").first() or (0, 0)
+        calls, failed = counted
+    since = max(d for d in ((now or timezone.now()) - HEALTH_WINDOW, connection.last_error_at,
+                            connection.last_test_at if connection.last_test_ok is False else None) if d)
+    passed = f"Latest check ({_when(at)}): {what}."
+    share = round(100 * failed / calls, 1) if calls else 0.0
+    counted_text = f"{failed} of {calls} API calls since {_when(since)} failed ({share}%)."
+    if failed >= DEGRADED_MIN_FAILED and share >= DEGRADED_PERCENT:
+        return ConnectionHealth(JobStatus.RETRYING.value, "Degraded", f"{passed} But {counted_text}"[:500],
+                                calls, failed)
+    return ConnectionHealth(JobStatus.SUCCEEDED.value, "Healthy",
+                            f"{passed} {counted_text if calls else 'No API calls since ' + _when(since) + '.'}"[:500],
+                            calls, failed)

@@ -15,18 +15,26 @@ if TYPE_CHECKING:
 
 
 def connection_set_secrets(
-    *, connection: Connection, credentials: dict | None = None, webhook_secret: str | None = None
+    *, connection: Connection, credentials: dict | None = None, webhook_secret: str | None = None,
+    actor=None,
 ) -> Connection:
     """Replace a connection's secrets. ``None`` or empty keeps what is stored: secrets are
-    write-only, so a form left blank must never wipe them."""
-    fields = []
+    write-only, so a form left blank must never wipe them. The change history records which
+    ones changed, by name, never their values."""
+    from returnsync.history import record_as
+
+    fields, names = [], []
     if credentials:
-        connection.credentials = {**(connection.credentials or {}), **credentials}
+        stored = connection.credentials if isinstance(connection.credentials, dict) else {}
+        connection.credentials = {**stored, **credentials}
         fields.append("credentials")
+        names += sorted(credentials)
     if webhook_secret:
         connection.webhook_secret = webhook_secret
         fields.append("webhook_secret")
+        names.append("webhook secret")
     if fields:
+        record_as(connection, actor=actor, reason=f"Secrets set: {', '.join(names)}")
         connection.save(update_fields=[*fields, "updated_at"])
     return connection
 
@@ -498,18 +506,28 @@ def connection_test_run(*, connection: Connection) -> ConnectionTestResult:
     found = registry.connector_or_none(connection.kind)
     if found is None or found.connection_test is None:
         return ConnectionTestResult(False, f"No connection test for {connection.get_kind_display()} yet.", 0)
+    from django.utils import timezone
+
     started = time.monotonic()
     try:
         message = found.connection_test(connection=connection)
         ok = True
     except Exception as exc:
         ok, message = False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # The test is the freshest check there is: the health badge goes by it (no history row).
+    fields = {"last_test_at": timezone.now(), "last_test_ok": ok, "last_test_message": str(message)[:2000]}
+    Connection.objects.filter(pk=connection.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(connection, name, value)
     return ConnectionTestResult(ok, str(message), int((time.monotonic() - started) * 1000))
 
 
 def connection_toggle(*, connection: Connection, enabled: bool | None = None,
-                      sandbox: bool | None = None) -> Connection:
+                      sandbox: bool | None = None, actor=None) -> Connection:
     """Enable/disable a connection or flip its sandbox flag (``None`` leaves it)."""
+    from returnsync.history import record_as
+
+    record_as(connection, actor=actor)
     fields = []
     if enabled is not None and connection.is_enabled != enabled:
         connection.is_enabled = enabled

@@ -28,7 +28,7 @@ from returnsync.models import (
     WriteBack,
 )
 from returnsync.roles import Role, has_any_role
-from returnsync.templatetags.returnsync import connection_health, render_badge, until
+from returnsync.templatetags.returnsync import connection_health, health_badge, render_badge, until
 
 DATETIME_FORMAT = "Y-m-d H:i"
 # Deadlines closer than this are highlighted.
@@ -480,7 +480,7 @@ class ConnectionTable(BaseTable):
         return value.isoformat()
 
     def render_health(self, record):
-        return render_badge(*connection_health(record))
+        return health_badge(record)
 
     def value_health(self, record):
         return connection_health(record)[1]

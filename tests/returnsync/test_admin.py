@@ -68,7 +68,11 @@ def form_data(form: forms.BaseForm) -> dict[str, str]:
 
 
 def test_every_core_model_is_registered():
-    assert set(apps.get_app_config("returnsync").get_models()) - set(MODELS) == set()
+    from simple_history.models import HistoricalChanges
+
+    # Change history tables are read on each object's own page (history/_history.html).
+    models = {m for m in apps.get_app_config("returnsync").get_models() if not issubclass(m, HistoricalChanges)}
+    assert models - set(MODELS) == set()
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)

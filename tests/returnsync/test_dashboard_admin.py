@@ -45,7 +45,12 @@ def test_connection_page_never_renders_a_secret(client_for_role):
     )
 
     assert "TOP-SECRET-123" not in content and "WHSEC-XYZ" not in content
-    assert "<code>app_secret</code>" in content  # which keys are set is shown, not their values
+    assert "demo-app" not in content, "not even a non-secret credential is rendered back"
+    # One input per field of the connector's schema; secrets as empty password inputs.
+    assert 'type="password" name="cred_app_secret"' in content and 'name="cred_app_secret" value' not in content
+    assert 'type="text" name="cred_app_key"' in content and 'name="cred_app_key" value' not in content
+    assert "The app&#x27;s key from TikTok Shop Partner Center. Now set: leave blank to keep it." in content
+    assert 'name="credentials"' not in content, "no JSON box"
     assert f"http://testserver{webhook_path_for(conn)}" in content
 
 
@@ -57,19 +62,35 @@ def test_secrets_form_sets_and_a_blank_form_keeps_them(client_for_role):
     client = client_for_role(Role.ADMIN)
     url = reverse("connection_secrets", args=[conn.pk])
 
-    client.post(url, {"credentials": '{"app_secret": "new"}', "webhook_secret": ""})
+    saved = client.post(url, {"cred_app_secret": "new", "cred_app_key": "", "webhook_secret": ""}, follow=True)
     conn.refresh_from_db()
     assert (
         conn.credentials == {"app_key": "k", "app_secret": "new"}
         and conn.webhook_secret == "old-wh"
     )
+    assert "Saved: App secret (stored encrypted, never shown)." in saved.content.decode()
+    assert b">new<" not in saved.content
 
-    client.post(url, {"credentials": "", "webhook_secret": ""})
+    kept = client.post(url, {"cred_app_secret": "", "webhook_secret": ""}, follow=True)
     conn.refresh_from_db()
     assert conn.credentials["app_secret"] == "new" and conn.webhook_secret == "old-wh"
+    assert "Nothing entered: secrets kept as they were." in kept.content.decode()
 
-    bad = client.post(url, {"credentials": "[1, 2]"})
-    assert bad.status_code == 400 and "JSON object" in bad.content.decode()
+    too_long = client.post(url, {"cred_app_secret": "x" * 5000})
+    assert too_long.status_code == 400 and "at most 4000 characters" in too_long.content.decode()
+    conn.refresh_from_db()
+    assert conn.credentials["app_secret"] == "new"
+
+
+@pytest.mark.django_db
+def test_zigzag_connection_asks_for_its_own_fields(client_for_role):
+    conn = PortalConnectionFactory(credentials={})
+    content = client_for_role(Role.ADMIN).get(reverse("connection_detail", args=[conn.pk])).content.decode()
+    assert 'type="text" name="cred_username"' in content and 'type="password" name="cred_password"' in content
+    client_for_role(Role.ADMIN).post(reverse("connection_secrets", args=[conn.pk]),
+                                     {"cred_username": "ops@brand", "cred_password": "pw-1"})
+    conn.refresh_from_db()
+    assert conn.credentials == {"username": "ops@brand", "password": "pw-1"}
 
 
 @pytest.mark.django_db
@@ -78,10 +99,21 @@ def test_toggles_enable_and_sandbox_and_reject_nonsense(client_for_role):
     client = client_for_role(Role.ADMIN)
     url = reverse("connection_toggle", args=[conn.pk])
 
-    client.post(url, {"field": "enabled", "value": "off"})
-    client.post(url, {"field": "sandbox", "value": "off"})
+    asked = client.post(url, {"field": "enabled", "value": "off"})
+    conn.refresh_from_db()
+    assert asked.status_code == 200 and "Disable" in asked.content.decode() and conn.is_enabled, \
+        "without confirm=yes the page asks first"
+    asked = client.post(url, {"field": "sandbox", "value": "off"})
+    conn.refresh_from_db()
+    assert "Mark" in asked.content.decode() and "as live?" in asked.content.decode() and conn.is_sandbox
+    done = client.post(url, {"field": "enabled", "value": "off", "confirm": "yes"}, follow=True)
+    client.post(url, {"field": "sandbox", "value": "off", "confirm": "yes"})
     conn.refresh_from_db()
     assert (conn.is_enabled, conn.is_sandbox) == (False, False)
+    assert f"{conn}: disabled." in done.content.decode()
+    client.post(url, {"field": "enabled", "value": "on"})  # turning it back on needs no confirmation
+    conn.refresh_from_db()
+    assert conn.is_enabled
     assert client.post(url, {"field": "base_url", "value": "on"}).status_code == 400
 
 
