@@ -178,6 +178,56 @@ def inbound_event_list() -> QuerySet[InboundEvent]:
     return InboundEvent.objects.select_related("connection").defer("body", "headers")
 
 
+# Header names that carry credentials or signatures: shown as redacted whatever the system
+# (the receiver already drops the connector's own signature headers before storing).
+SECRET_HEADER_WORDS = ("auth", "sign", "secret", "token", "key", "password", "cookie", "session", "hmac")
+REDACTED = "•••••• (redacted)"
+BODY_SHOWN_MAX = 200_000  # characters of a raw body the viewer shows (the stored body is kept whole)
+
+
+@dataclass(frozen=True)
+class ShownHeader:
+    name: str
+    value: str
+    redacted: bool
+
+
+def inbound_event_get(*, pk: int) -> InboundEvent:
+    return InboundEvent.objects.select_related("connection").get(pk=pk)
+
+
+def inbound_event_headers(event: InboundEvent) -> list[ShownHeader]:
+    """The stored headers, sorted, with anything that could authenticate redacted."""
+    from returnsync import registry
+
+    secret = set()
+    found = registry.connector_or_none(event.source)
+    if found is not None and found.webhook is not None and event.connection is not None:
+        secret = {name.lower() for name in found.webhook.secret_headers(event.connection)}
+    headers = event.headers if isinstance(event.headers, dict) else {}
+    shown = []
+    for name in sorted(headers, key=str.lower):
+        lowered = str(name).lower()
+        hidden = lowered in secret or any(word in lowered for word in SECRET_HEADER_WORDS)
+        shown.append(ShownHeader(str(name), REDACTED if hidden else str(headers[name])[:2000], hidden))
+    return shown
+
+
+def inbound_event_body(event: InboundEvent) -> tuple[str, bool, bool]:
+    """(text to show, is it JSON pretty-printed, was it cut) for the raw-body viewer."""
+    import json
+
+    text = event.body_text
+    pretty = False
+    try:
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+        pretty = True
+    except (ValueError, RecursionError):
+        pass
+    cut = len(text) > BODY_SHOWN_MAX
+    return text[:BODY_SHOWN_MAX], pretty, cut
+
+
 def api_call_list() -> QuerySet[ApiCall]:
     return ApiCall.objects.select_related("connection")
 

@@ -509,20 +509,40 @@ class WarehouseMappingTable(BaseTable):
 
 
 class InboundEventTable(BaseTable):
+    """Each row opens the event's raw body and headers; a dead letter has its Retry."""
+
     source = tables.Column("Source")
     event_type = CodeColumn("Type")
-    dedupe_key = CodeColumn("Dedupe key")
+    dedupe_key = CodeColumn("Dedupe key", linkify=lambda record: reverse("inbound_detail", args=[record.pk]))
     subject_ref = CodeColumn("Subject")
     status = BadgeColumn("Status")
     attempts = tables.Column("Attempts", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     received_at = DateTimeColumn("Received")
     processed_at = DateTimeColumn("Processed")
     error = TextColumn("Error")
+    actions = tables.Column("", empty_values=(), orderable=False)
 
     class Meta(BaseTable.Meta):
         model = InboundEvent
         fields = ()
         empty_text = "No inbound events match."
+
+    def export_exclude(self) -> list[str]:
+        return [*super().export_exclude(), "actions"]
+
+    def render_actions(self, record):
+        from django.middleware.csrf import get_token
+
+        from returnsync.choices import InboundStatus
+
+        if record.status != InboundStatus.FAILED or self.request is None:
+            return ""
+        return format_html(
+            '<form method="post" action="{}" class="inline-form"><input type="hidden" name="csrfmiddlewaretoken" '
+            'value="{}"><input type="hidden" name="next" value="{}"><button class="btn btn-small">Retry</button>'
+            "</form>",
+            reverse("inbound_retry", args=[record.pk]), get_token(self.request), self.request.get_full_path(),
+        )
 
 
 # --- API calls -----------------------------------------------------------------------------

@@ -47,6 +47,7 @@ urlpatterns = [
          history.HistoryRestoreView.as_view(kind=history.CONNECTION), name="connection_restore"),
     path("sync-health/", views.SyncHealthView.as_view(), name="sync_health"),
     path("inbound/", views.InboundEventListView.as_view(), name="inbound_list"),
+    path("inbound/<int:pk>/", views.InboundEventDetailView.as_view(), name="inbound_detail"),
     path("inbound/<int:pk>/retry/", views.InboundEventRetryView.as_view(), name="inbound_retry"),
     path("write-backs/<int:pk>/retry/", views.WriteBackRetryView.as_view(), name="writeback_retry"),
     path("api-calls/", views.ApiCallListView.as_view(), name="apicall_list"),

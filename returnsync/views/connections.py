@@ -209,3 +209,22 @@ class WriteBackRetryView(RetryView):
     model = WriteBack
     label = "write-back"
     retry = staticmethod(lambda pk: write_back_retry(write_back_id=pk))
+
+
+class InboundEventDetailView(RoleRequiredMixin, TemplateView):
+    """One inbound event as it arrived: its raw body and headers (credentials and signatures
+    redacted), what processing said, and Retry for a dead letter."""
+
+    nav_name = "inbound_list"
+    template_name = "connections/inbound_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        try:
+            event = selectors.inbound_event_get(pk=self.kwargs["pk"])
+        except InboundEvent.DoesNotExist:
+            raise Http404("No such inbound event") from None
+        body, pretty, cut = selectors.inbound_event_body(event)
+        context.update(event=event, headers=selectors.inbound_event_headers(event), body=body, body_pretty=pretty,
+                       body_cut=cut, body_bytes=len(bytes(event.body)), shown_max=selectors.BODY_SHOWN_MAX)
+        return context
