@@ -39,6 +39,7 @@ class HistoryKind:
     records: Callable[[Any], models.QuerySet] = lambda obj: type(obj).history.filter(id=obj.pk)
     key: Callable[[Any], Any] = lambda obj: obj.pk
     record_key: Callable[[Any], Any] = lambda record: record.id  # a version → its object's key
+    lookup: Callable[[dict], Any] | None = None  # URL kwargs → the object (default: by pk)
     extra: Callable[[Any, Any], list[Change]] | None = None
     view_roles: frozenset[Role] = frozenset({Role.ADMIN})
 
@@ -153,7 +154,10 @@ class HistoryView(RoleRequiredMixin, TemplateView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_object(self):
-        obj = self.kind.model.objects.filter(pk=self.kwargs["pk"]).first() if "pk" in self.kwargs else None
+        if self.kind.lookup is not None:
+            obj = self.kind.lookup(self.kwargs)
+        else:
+            obj = self.kind.model.objects.filter(pk=self.kwargs["pk"]).first() if "pk" in self.kwargs else None
         if obj is None:
             raise Http404(f"No such {self.kind.label}")
         return obj
