@@ -223,6 +223,9 @@ class Connector:
     authorize: Callable[..., str] | None = None
     authorize_label: str = "Authorization code"
     marketplace: Marketplace | None = None
+    # (connection=) -> {"used": int, "limit": int, "period": str} | None: the API quota the
+    # system reports (sync health charts it); None where the system reports none.
+    quota: Callable[..., dict | None] | None = None
     urls: str = ""  # dotted path of the connector's own pages, mounted under /<slug>/
     sandbox: SandboxSpec | None = None
 

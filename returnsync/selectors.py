@@ -756,3 +756,124 @@ def connection_health(connection: Connection, *, now: datetime | None = None) ->
     return ConnectionHealth(JobStatus.SUCCEEDED.value, "Healthy",
                             f"{passed} {counted_text if calls else 'No API calls since ' + _when(since) + '.'}"[:500],
                             calls, failed)
+
+
+# --- Sync health charts ----------------------------------------------------------------------
+
+CHART_HOURS = 24
+
+
+@dataclass(frozen=True)
+class HourBar:
+    start: datetime
+    calls: int
+    errors: int
+    lag_minutes: int | None  # how far behind the source at the end of the hour (None: never polled by then)
+    peak_per_minute: int  # the busiest minute's calls
+    calls_pct: float = 0.0  # bar heights, of the chart's largest value
+    errors_pct: float = 0.0
+    lag_pct: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{timezone.localtime(self.start):%H:00}"
+
+    @property
+    def error_share_pct(self) -> float:
+        """The failed part of this hour's bar."""
+        return _pct(self.errors, self.calls)
+
+
+@dataclass(frozen=True)
+class ConnectionCharts:
+    connection: Connection
+    hours: list[HourBar]
+    quota: dict | None  # what the connector reports: {"used", "limit", "period"}; None: it reports none
+    rate_limit_per_minute: int
+
+    @property
+    def calls(self) -> int:
+        return sum(h.calls for h in self.hours)
+
+    @property
+    def errors(self) -> int:
+        return sum(h.errors for h in self.hours)
+
+    @property
+    def peak_per_minute(self) -> int:
+        return max((h.peak_per_minute for h in self.hours), default=0)
+
+    @property
+    def rate_used_percent(self) -> float:
+        return round(100 * self.peak_per_minute / self.rate_limit_per_minute, 1) if self.rate_limit_per_minute else 0.0
+
+    @property
+    def max_lag_minutes(self) -> int:
+        return max((h.lag_minutes or 0 for h in self.hours), default=0)
+
+
+def _pct(value: float, largest: float) -> float:
+    return round(100 * value / largest, 1) if largest else 0.0
+
+
+def sync_charts(*, connections: list[Connection], now: datetime | None = None,
+                hours: int = CHART_HOURS) -> list[ConnectionCharts]:
+    """Per connection, per hour of the last ``hours``: API calls and errors, the busiest
+    minute (against the connection's own rate limit), and the lag behind the source at the
+    end of the hour (from the successful polls: the end of the newest window read by then).
+    Three queries whatever the number of connections; the quota where the connector reports one."""
+    from django.db.models.functions import TruncMinute
+
+    from returnsync import registry
+    from returnsync.choices import SyncRunStatus
+    from returnsync.models import SyncRun
+
+    now = now or timezone.now()
+    first = timezone.localtime(now).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    starts = [first + timedelta(hours=i) for i in range(hours)]
+    ids = [c.pk for c in connections]
+    per_minute = (ApiCall.objects.filter(connection_id__in=ids, created_at__gte=first)
+                  .annotate(minute=TruncMinute("created_at")).order_by()
+                  .values_list("connection_id", "minute")
+                  .annotate(n=Count("id"), failed=Count("id", filter=~api_call_ok_q())))
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for connection_id, minute, n, failed in per_minute:
+        index = int((minute - first).total_seconds() // 3600)
+        if 0 <= index < hours:
+            calls, errors, peak = buckets.setdefault((connection_id, index), [0, 0, 0])
+            buckets[(connection_id, index)] = [calls + n, errors + failed, max(peak, n)]
+    polls: dict[int, list[tuple[datetime, datetime]]] = {}
+    runs = (SyncRun.objects.filter(connection_id__in=ids, job__endswith="_poll", status=SyncRunStatus.SUCCEEDED,
+                                   finished_at__gte=first - timedelta(hours=hours))
+            .order_by("finished_at").values_list("connection_id", "finished_at", "counts"))
+    for connection_id, finished, counts in runs:
+        until = (counts or {}).get("until") if isinstance(counts, dict) else None
+        try:
+            read_up_to = datetime.fromisoformat(until) if until else None
+        except (TypeError, ValueError):
+            read_up_to = None
+        if read_up_to is not None:
+            polls.setdefault(connection_id, []).append((finished, read_up_to))
+    charts = []
+    for connection in connections:
+        runs_of = polls.get(connection.pk, [])
+        rows = []
+        for i, start in enumerate(starts):
+            end = min(start + timedelta(hours=1), now)
+            done = [read for finished, read in runs_of if finished <= end]
+            lag = int(max((end - max(done)).total_seconds(), 0) // 60) if done else None
+            calls, errors, peak = buckets.get((connection.pk, i), [0, 0, 0])
+            rows.append(HourBar(start, calls, errors, lag, peak))
+        top_calls = max((r.calls for r in rows), default=0)
+        top_lag = max((r.lag_minutes or 0 for r in rows), default=0)
+        rows = [HourBar(r.start, r.calls, r.errors, r.lag_minutes, r.peak_per_minute, _pct(r.calls, top_calls),
+                        _pct(r.errors, top_calls), _pct(r.lag_minutes or 0, top_lag)) for r in rows]
+        found = registry.connector_or_none(connection.kind)
+        quota = None
+        if found is not None and found.quota is not None:
+            try:
+                quota = found.quota(connection=connection)
+            except Exception:  # a quota that cannot be read is shown as not reported
+                quota = None
+        charts.append(ConnectionCharts(connection, rows, quota, connection.rate_limit_per_second * 60))
+    return charts

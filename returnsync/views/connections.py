@@ -146,9 +146,15 @@ class SyncHealthView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
+        from returnsync import registry
+
+        health = selectors.sync_health()
         context.update(
             health_rule=selectors.HEALTH_RULE,
-            health=selectors.sync_health(),
+            health=health,
+            charts=selectors.sync_charts(connections=[h.connection for h in health]),
+            chart_hours=selectors.CHART_HOURS,
+            **registry.page_context("sync_health", request=self.request),
             window_hours=selectors.ERROR_RATE_WINDOW_HOURS,
             dead_letters=list(selectors.dead_letters()),
             failed_write_backs=list(selectors.write_backs_failed()),
