@@ -137,6 +137,9 @@ def history_entries(records: Iterable, fields: Sequence[TrackedField],
         for tracked in fields:
             after = getattr(row, tracked.name)
             before = getattr(previous, tracked.name) if previous is not None else None
+            if previous is not None and isinstance(before, dict) and isinstance(after, dict):
+                changes.extend(_dict_changes(tracked.label, before, after))  # per key, not the whole blob
+                continue
             if previous is None or before != after:
                 changes.append(Change(tracked.label, tracked.show(before) if previous is not None else "",
                                       tracked.show(after)))
@@ -147,6 +150,19 @@ def history_entries(records: Iterable, fields: Sequence[TrackedField],
                                     reason=row.history_change_reason or ""))
         previous = row
     return entries[::-1]
+
+
+def _shown(value) -> str:
+    import json
+
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _dict_changes(label: str, before: dict, after: dict) -> list[Change]:
+    return [Change(f"{label} · {key}", _shown(before.get(key)), _shown(after.get(key)) if key in after else "removed")
+            for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
 
 
 def restore_reason(record) -> str:
