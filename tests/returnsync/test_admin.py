@@ -228,6 +228,12 @@ def test_bundle_whose_shares_sum_to_one_is_saved(superuser_client):
     ]
 
 
+def test_a_bundle_added_in_django_admin_is_one_version_with_its_components(superuser_client):
+    superuser_client.post(admin_url(BundleMapping, "add"), bundle_post(["0.5", "0.3", "0.2"]))
+    [version] = BundleMapping.objects.get(bundle_sku="KIT-9").history.all()
+    assert len(version.components) == 3 and version.history_user.get_username() == "root"
+
+
 def test_bundle_without_components_is_refused(superuser_client):
     data = bundle_post(["0.5"]) | {"components-0-component_sku": "", "components-0-quantity": "",
                                    "components-0-price_share": ""}
