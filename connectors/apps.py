@@ -15,5 +15,6 @@ class ConnectorsConfig(AppConfig):
         from returnsync import registry
 
         registry.plumbing_register(inbound_enqueue=webhooks.inbound_event_enqueue,
-                                   write_back_enqueue=jobs.write_back_enqueue)
+                                   write_back_enqueue=jobs.write_back_enqueue,
+                                   inbound_process=webhooks.inbound_event_process)
         registry.schedule_setup_register(tasks.schedules_ensure)

@@ -21,6 +21,7 @@ from exceptions_app.choices import (
     SubjectKind,
 )
 from returnsync.choices import System
+from returnsync.history import TrackedHistory
 from returnsync.models.base import TimeStamped, currency_field, money_field
 from returnsync.roles import Role
 
@@ -181,6 +182,8 @@ class ExceptionTypeSetting(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+
+    history = TrackedHistory(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["type_code"]

@@ -124,3 +124,36 @@ def finance_context(*, request, portal_return_ids=()) -> dict:
     """The open finance cases of the money tasks the page lists (portal return → case)."""
     cases = finance_tasks().filter(portal_return_id__in=list(portal_return_ids))
     return {**_links(), "exception_for": {case.portal_return_id: case for case in cases}}
+
+
+@dataclass(frozen=True)
+class TypeCount:
+    code: str
+    title: str
+    owner: str
+    open: int
+    claimed: int
+    breached: int
+    percent: float  # of the largest type, for the bar
+    url: str
+
+    @property
+    def active(self) -> int:
+        return self.open + self.claimed
+
+
+def exception_breakdown() -> list[TypeCount]:
+    """Active exceptions per type (open, claimed, past SLA), largest first: one query."""
+    from exceptions_app.selectors import runbook_entries
+
+    entries = runbook_entries()
+    largest = max((e.open_count + e.claimed_count for e in entries), default=0)
+    rows = [TypeCount(e.rule.code, e.rule.title, e.rule.owner.label, e.open_count, e.claimed_count, e.breached_count,
+                      round(100 * (e.open_count + e.claimed_count) / largest, 1) if largest else 0.0,
+                      f"{reverse('exception_list')}?owner_role={e.rule.owner.value}&type_code={e.rule.code}")
+            for e in entries]
+    return sorted(rows, key=lambda r: (-r.active, r.title))
+
+
+def sync_health_context(*, request) -> dict:
+    return {"exception_breakdown": exception_breakdown()}

@@ -459,8 +459,11 @@ def _coerce_threshold(name: str, default: Any, value: Any) -> Any:
 
 def exception_settings_update(*, type_code: str, user: AbstractBaseUser, sla_minutes: int | None = None,
                               thresholds: dict[str, Any] | None = None,
-                              is_enabled: bool = True) -> ExceptionTypeSetting:
-    """Store an admin's overrides for one exception type (empty = the default in code)."""
+                              is_enabled: bool = True, reason: str = "") -> ExceptionTypeSetting | None:
+    """Store an admin's overrides for one exception type (empty = the default in code).
+    Nothing is written when nothing changes (no empty version in the change history)."""
+    from returnsync.history import record_as
+
     if not _is_admin(user):
         raise PermissionDenied("Only an admin may change exception settings.")
     if type_code not in REGISTRY:
@@ -478,16 +481,55 @@ def exception_settings_update(*, type_code: str, user: AbstractBaseUser, sla_min
         if coerced != rule.thresholds[name]:
             clean[name] = coerced
     default_minutes = int(rule.sla.total_seconds() // 60)
-    setting, _ = ExceptionTypeSetting.objects.update_or_create(
-        type_code=type_code,
-        defaults={
-            "sla_minutes": None if sla_minutes in (None, default_minutes) else int(sla_minutes),
-            "thresholds": clean,
-            "is_enabled": bool(is_enabled),
-            "updated_by": user,
-        },
-    )
+    wanted = {"sla_minutes": None if sla_minutes in (None, default_minutes) else int(sla_minutes),
+              "thresholds": clean, "is_enabled": bool(is_enabled)}
+    setting = ExceptionTypeSetting.objects.filter(type_code=type_code).first()
+    current = ({"sla_minutes": setting.sla_minutes, "thresholds": setting.thresholds or {},
+                "is_enabled": setting.is_enabled} if setting is not None
+               else {"sla_minutes": None, "thresholds": {}, "is_enabled": True})
+    if current == wanted:
+        return setting
+    setting = setting or ExceptionTypeSetting(type_code=type_code)
+    for name, value in wanted.items():
+        setattr(setting, name, value)
+    setting.updated_by = user
+    record_as(setting, actor=user, reason=reason)
+    setting.save()
     return setting
+
+
+@transaction.atomic
+def exception_settings_update_all(*, user: AbstractBaseUser, changes: dict[str, dict[str, Any]]) -> list[str]:
+    """One Save for the whole settings page: every type's values (``{type_code: {sla_minutes,
+    thresholds, is_enabled}}``) stored together, or none of them if one is refused.
+    Returns the codes whose settings changed."""
+    before = {s.type_code: (s.sla_minutes, s.thresholds, s.is_enabled)
+              for s in ExceptionTypeSetting.objects.filter(type_code__in=list(changes))}
+    for code, values in changes.items():
+        exception_settings_update(type_code=code, user=user, **values)
+    after = {s.type_code: (s.sla_minutes, s.thresholds, s.is_enabled)
+             for s in ExceptionTypeSetting.objects.filter(type_code__in=list(changes))}
+    return [code for code in changes if before.get(code) != after.get(code)]
+
+
+def exception_settings_restore(*, history_id: int, actor: AbstractBaseUser) -> ExceptionTypeSetting:
+    """Put one type's settings back as they were in a version (a new, audited change)."""
+    from returnsync.history import restore_reason
+    from returnsync.services import ActionRefused
+
+    if not _is_admin(actor):
+        raise PermissionDenied("Only an admin restores exception settings.")
+    record = ExceptionTypeSetting.history.filter(history_id=history_id).first()
+    if record is None or record.history_type == "-" or record.type_code not in REGISTRY:
+        raise ActionRefused(f"No version #{history_id} to restore.")
+    try:
+        setting = exception_settings_update(
+            type_code=record.type_code, user=actor, sla_minutes=record.sla_minutes,
+            thresholds={k: v for k, v in (record.thresholds or {}).items() if k in REGISTRY[record.type_code].thresholds},
+            is_enabled=record.is_enabled, reason=restore_reason(record))
+    except ExceptionActionError as exc:
+        raise ActionRefused(str(exc)) from None
+    return setting or ExceptionTypeSetting(type_code=record.type_code)
 
 
 # --- Used by the notification digest ---------------------------------------------------------

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from exceptions_app import views
+from returnsync.views.history import HistoryRestoreView, HistoryView
 
 urlpatterns = [
     path("", views.ExceptionListView.as_view(), name="exception_list"),
@@ -8,6 +9,10 @@ urlpatterns = [
     path("runbook/", views.RunbookView.as_view(), name="runbook"),
     path("service-levels/", views.ServiceLevelView.as_view(), name="service_levels"),
     path("settings/", views.ExceptionSettingsView.as_view(), name="exception_settings"),
+    path("settings/<slug:code>/history/", HistoryView.as_view(kind=views.SETTING_HISTORY),
+         name="exception_setting_history"),
+    path("settings/history/<int:history_id>/restore/", HistoryRestoreView.as_view(kind=views.SETTING_HISTORY),
+         name="exception_setting_restore"),
     path("<int:pk>/", views.ExceptionDetailView.as_view(), name="exception_detail"),
     path("<int:pk>/<slug:action>/", views.ExceptionActionView.as_view(), name="exception_action"),
 ]

@@ -338,36 +338,72 @@ class RunbookView(RoleRequiredMixin, TemplateView):
 
 
 class ExceptionSettingsView(RoleRequiredMixin, TemplateView):
-    """Admin: per type SLA, thresholds and enabled flag (defaults shown)."""
+    """Admin: every type's enabled flag, SLA and thresholds in one form with one Save (in
+    hours or days, defaults shown); nothing is saved while any field is wrong, and each
+    wrong field says why. Each type links its change history."""
 
     nav_name = "exception_settings"
     template_name = "exceptions/settings.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from exceptions_app.models import ExceptionTypeSetting
+
         context = super().get_context_data(**kwargs)
-        bound = kwargs.get("bound")
-        context["forms"] = [
-            bound if bound is not None and bound.rule.code == rule.code else forms.TypeSettingForm(rule=rule)
-            for rule in rules(include_disabled=True)
-        ]
+        page = kwargs.get("page") or forms.SettingsPageForm(rules(include_disabled=True))
+        last = {s.type_code: s for s in ExceptionTypeSetting.objects.select_related("updated_by")}
+        context.update(page=page, forms=page.forms, last_changed=last)
         return context
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        code = request.POST.get("type_code", "")
-        rule = next((r for r in rules(include_disabled=True) if r.code == code), None)
-        if rule is None:
-            messages.error(request, f"Unknown exception type {code!r}.")
-            return self.render_to_response(self.get_context_data(), status=400)
-        form = forms.TypeSettingForm(request.POST, rule=rule)
-        if form.is_valid():
+        page = forms.SettingsPageForm(rules(include_disabled=True), data=request.POST)
+        if page.is_valid():
             try:
-                services.exception_settings_update(
-                    type_code=code, user=request.user, sla_minutes=form.cleaned_data["sla_minutes"],
-                    thresholds=form.thresholds(), is_enabled=form.cleaned_data["is_enabled"],
-                )
+                changed = services.exception_settings_update_all(user=request.user, changes=page.changes())
             except services.ExceptionActionError as error:
-                form.add_error(None, str(error))
+                messages.error(request, f"Nothing was saved: {error}")
             else:
-                messages.success(request, f"Saved the settings of “{rule.title}”.")
-                return HttpResponseRedirect(f"{reverse('exception_settings')}#type-{code}")
-        return self.render_to_response(self.get_context_data(bound=form), status=400)
+                titles = [REGISTRY[code].title for code in changed]
+                messages.success(request, f"Saved: {', '.join(titles)}." if titles else "Nothing changed.")
+                return HttpResponseRedirect(reverse("exception_settings"))
+        return self.render_to_response(self.get_context_data(page=page), status=400)
+
+
+def _setting_fields(records):
+    from returnsync.history import TrackedField, yes_no
+
+    def sla(value) -> str:
+        from datetime import timedelta
+
+        return "the default" if value is None else selectors.duration_text(timedelta(minutes=value))
+
+    def thresholds(value) -> str:
+        return "; ".join(f"{forms.threshold_label(k)} = {v}" for k, v in sorted((value or {}).items())) or "defaults"
+
+    return (TrackedField("is_enabled", "Raised", yes_no), TrackedField("sla_minutes", "SLA", sla),
+            TrackedField("thresholds", "Thresholds", thresholds))
+
+
+def _setting_lookup(kwargs):
+    from exceptions_app.models import ExceptionTypeSetting
+
+    code = kwargs.get("code", "")
+    if code not in REGISTRY:
+        return None
+    return ExceptionTypeSetting.objects.filter(type_code=code).first() or ExceptionTypeSetting(type_code=code)
+
+
+def _setting_kind():
+    from exceptions_app.models import ExceptionTypeSetting
+    from returnsync.views import history
+
+    return history.kind_register(history.HistoryKind(
+        model=ExceptionTypeSetting, label="exception type's settings", history_url_name="exception_setting_history",
+        restore_url_name="exception_setting_restore", fields=_setting_fields,
+        restore=services.exception_settings_restore,
+        page_url=lambda obj: f"{reverse('exception_settings')}#type-{obj.type_code}",
+        records=lambda obj: ExceptionTypeSetting.history.filter(type_code=obj.type_code),
+        key=lambda obj: obj.type_code, record_key=lambda record: record.type_code, lookup=_setting_lookup,
+    ))
+
+
+SETTING_HISTORY = _setting_kind()

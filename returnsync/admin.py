@@ -545,6 +545,16 @@ class BundleMappingAdmin(admin.ModelAdmin):
     def share_total(self, obj: BundleMapping):
         return obj.share_total
 
+    def save_model(self, request, obj, form, change):
+        obj.save_without_historical_record()  # its version is written once the components are saved
+
+    def save_related(self, request, form, formsets, change):
+        from returnsync.history import record_as
+
+        super().save_related(request, form, formsets, change)
+        record_as(form.instance, actor=request.user)
+        form.instance.save()  # one version in the change history, components included
+
     def get_deleted_objects(self, objs, request):
         # Components go with their bundle, though they cannot be deleted on their own.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)

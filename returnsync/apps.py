@@ -21,3 +21,11 @@ class ReturnSyncConfig(AppConfig):
         # Portal returns are linked to TikTok returns as they arrive, and judged again when TikTok moves.
         registry.change_listener_register(lifecycle.portal_returns_refresh)
         registry.schedule_setup_register(maintenance.schedules_ensure)
+        # A bundle's version in its change history carries its components.
+        from simple_history.signals import pre_create_historical_record
+
+        from returnsync.history import bundle_history_fill
+        from returnsync.models import BundleMapping
+
+        pre_create_historical_record.connect(bundle_history_fill, sender=BundleMapping.history.model,
+                                             dispatch_uid="returnsync_bundle_history")

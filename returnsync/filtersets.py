@@ -160,6 +160,11 @@ class InboundEventFilterSet(filters.FilterSet):
     q = search_filter("Dedupe key or subject (return/order id)")
     status = multi_choice(InboundStatus.choices, "Status")
     source = multi_choice(System.choices, "Source", field_name="source")
+    connection_id = connection_filter()
+    error = filters.CharFilter(
+        field_name="error", lookup_expr="icontains", label="Error contains", max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. names no return", "autocomplete": "off"}),
+    )
 
     class Meta:
         model = InboundEvent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal, InvalidOperation
 
 from django import forms
@@ -81,37 +80,46 @@ class WarehouseMappingForm(forms.Form):
 
 
 class ConnectionSecretsForm(forms.Form):
-    """Write-only: fields start empty and an empty field keeps what is stored."""
+    """The connector's own credential fields (``Connector.credential_fields``), one input each,
+    and the webhook secret. Write-only: every input starts empty and is never filled back;
+    a blank input keeps what is stored. Secrets are password inputs."""
 
-    credentials = forms.CharField(
-        required=False,
-        label="Credentials to set (JSON object)",
-        widget=forms.Textarea(
-            attrs={
-                "rows": 3,
-                "autocomplete": "off",
-                "placeholder": '{"app_key": "…", "app_secret": "…"}',
-            }
-        ),
-        help_text="Keys given replace the stored ones; other stored keys are kept. Never shown back.",
-    )
+    PREFIX = "cred_"
+    MAX_LENGTH = 4000
+
     webhook_secret = forms.CharField(
-        required=False,
+        required=False, max_length=MAX_LENGTH,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Leave empty to keep the stored secret.",
     )
 
-    def clean_credentials(self) -> dict:
-        text = self.cleaned_data["credentials"].strip()
-        if not text:
-            return {}
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            raise forms.ValidationError("Credentials must be a JSON object.") from None
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise forms.ValidationError("Credentials must be a JSON object.")
-        return value
+    def __init__(self, *args, connection: Connection, **kwargs):
+        from returnsync import registry
+
+        super().__init__(*args, **kwargs)
+        found = registry.connector_or_none(connection.kind)
+        self.spec = found.credential_fields if found else ()
+        stored = connection.credentials if isinstance(connection.credentials, dict) else {}
+        fields = {}
+        for spec in self.spec:
+            state = "set: leave blank to keep it" if stored.get(spec.name) else "not set"
+            widget = (forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+                      if spec.secret else forms.TextInput(attrs={"autocomplete": "off"}))
+            fields[self.PREFIX + spec.name] = forms.CharField(
+                label=spec.label, required=False, max_length=self.MAX_LENGTH, widget=widget,
+                help_text=" ".join(filter(None, [spec.help, f"Now {state}."])),
+            )
+        # The connector's fields first, the webhook secret last.
+        self.fields = {**fields, "webhook_secret": self.fields["webhook_secret"]}
+        self.other_keys = sorted(set(stored) - {spec.name for spec in self.spec})
+
+    def credential_fields(self):
+        return [self[name] for name in self.fields if name.startswith(self.PREFIX)]
+
+    def credentials(self) -> dict[str, str]:
+        """The values typed in (blank ones left out: they keep what is stored)."""
+        return {name.removeprefix(self.PREFIX): value for name, value in self.cleaned_data.items()
+                if name.startswith(self.PREFIX) and value}
 
 
 class ReconciliationForm(forms.Form):

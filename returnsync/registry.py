@@ -223,6 +223,9 @@ class Connector:
     authorize: Callable[..., str] | None = None
     authorize_label: str = "Authorization code"
     marketplace: Marketplace | None = None
+    # (connection=) -> {"used": int, "limit": int, "period": str} | None: the API quota the
+    # system reports (sync health charts it); None where the system reports none.
+    quota: Callable[..., dict | None] | None = None
     urls: str = ""  # dotted path of the connector's own pages, mounted under /<slug>/
     sandbox: SandboxSpec | None = None
 
@@ -310,6 +313,9 @@ class Plumbing:
     inbound_enqueue: Callable[..., None] | None = None
     # (write_back=) -> None: queue one run of a write-back (after commit).
     write_back_enqueue: Callable[..., None] | None = None
+    # (event_id=) -> InboundEvent: process one stored event now, in this process (a person's
+    # Retry waits for the outcome); never raises for the event's own failure.
+    inbound_process: Callable[..., Any] | None = None
 
 
 PLUMBING = Plumbing()

@@ -170,12 +170,62 @@ def write_back_list() -> QuerySet[WriteBack]:
 
 
 def connection_list() -> QuerySet[Connection]:
-    return Connection.objects.all()
+    return with_health_counts(Connection.objects.all())
 
 
 def inbound_event_list() -> QuerySet[InboundEvent]:
     # The raw body can be large and no list shows it.
     return InboundEvent.objects.select_related("connection").defer("body", "headers")
+
+
+# Header names that carry credentials or signatures: shown as redacted whatever the system
+# (the receiver already drops the connector's own signature headers before storing).
+SECRET_HEADER_WORDS = ("auth", "sign", "secret", "token", "key", "password", "cookie", "session", "hmac")
+REDACTED = "•••••• (redacted)"
+BODY_SHOWN_MAX = 200_000  # characters of a raw body the viewer shows (the stored body is kept whole)
+
+
+@dataclass(frozen=True)
+class ShownHeader:
+    name: str
+    value: str
+    redacted: bool
+
+
+def inbound_event_get(*, pk: int) -> InboundEvent:
+    return InboundEvent.objects.select_related("connection").get(pk=pk)
+
+
+def inbound_event_headers(event: InboundEvent) -> list[ShownHeader]:
+    """The stored headers, sorted, with anything that could authenticate redacted."""
+    from returnsync import registry
+
+    secret = set()
+    found = registry.connector_or_none(event.source)
+    if found is not None and found.webhook is not None and event.connection is not None:
+        secret = {name.lower() for name in found.webhook.secret_headers(event.connection)}
+    headers = event.headers if isinstance(event.headers, dict) else {}
+    shown = []
+    for name in sorted(headers, key=str.lower):
+        lowered = str(name).lower()
+        hidden = lowered in secret or any(word in lowered for word in SECRET_HEADER_WORDS)
+        shown.append(ShownHeader(str(name), REDACTED if hidden else str(headers[name])[:2000], hidden))
+    return shown
+
+
+def inbound_event_body(event: InboundEvent) -> tuple[str, bool, bool]:
+    """(text to show, is it JSON pretty-printed, was it cut) for the raw-body viewer."""
+    import json
+
+    text = event.body_text
+    pretty = False
+    try:
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+        pretty = True
+    except (ValueError, RecursionError):
+        pass
+    cut = len(text) > BODY_SHOWN_MAX
+    return text[:BODY_SHOWN_MAX], pretty, cut
 
 
 def api_call_list() -> QuerySet[ApiCall]:
@@ -292,7 +342,7 @@ def home_restock_counts() -> dict[str, int]:
 
 
 def home_connections() -> QuerySet[Connection]:
-    return Connection.objects.only(
+    return with_health_counts(Connection.objects.only(
         "id",
         "name",
         "kind",
@@ -301,7 +351,10 @@ def home_connections() -> QuerySet[Connection]:
         "last_success_at",
         "last_error_at",
         "last_error",
-    )
+        "last_test_at",
+        "last_test_ok",
+        "last_test_message",
+    ))
 
 
 # --- Pages of other apps ---------------------------------------------------------------------
@@ -531,7 +584,7 @@ def sync_health(*, now: datetime | None = None) -> list[SyncHealth]:
 
     now = now or timezone.now()
     since = now - timedelta(hours=ERROR_RATE_WINDOW_HOURS)
-    connections = list(Connection.objects.order_by("kind", "name"))
+    connections = list(with_health_counts(Connection.objects.order_by("kind", "name"), now=now))
     watermarks = dict(
         SyncCursor.objects.filter(watermark__isnull=False)
         .order_by()
@@ -596,3 +649,231 @@ def api_calls_recent(*, connection_id: int | None = None, limit: int = 20) -> Qu
     if connection_id:
         rows = rows.filter(connection_id=connection_id)
     return rows[:limit]
+
+
+# --- Connection health (the badge) ----------------------------------------------------------
+#
+# The rule, in the words the badge's hover text uses:
+# - "Not checked yet": no call, sync or connection test has run.
+# - "Failing": the latest check failed. A check is a connection test an admin ran, or the
+#   outcome of the connector's calls (a call that succeeded, perhaps after retries, or one
+#   that failed for good); whichever happened last decides.
+# - "Degraded": the latest check passed, but at least DEGRADED_PERCENT % (and at least
+#   DEGRADED_MIN_FAILED) of the API calls in the last hour failed and had to be retried;
+#   calls from before the latest failure do not count (once fixed, old errors are history).
+# - "Healthy": the latest check passed and fewer calls than that failed.
+
+HEALTH_WINDOW = timedelta(hours=1)
+DEGRADED_PERCENT = 5
+DEGRADED_MIN_FAILED = 2
+
+HEALTH_RULE = (
+    f"Failing: the latest check (a connection test, or the connector's latest call) failed. "
+    f"Degraded: it passed, but at least {DEGRADED_PERCENT}% of API calls in the last hour since the "
+    f"latest failure failed (at least {DEGRADED_MIN_FAILED}). Healthy: it passed with fewer failures."
+)
+
+
+@dataclass(frozen=True)
+class ConnectionHealth:
+    value: str  # a badge value (its colour comes from the job statuses': green, orange, red)
+    label: str
+    reason: str
+    calls: int = 0
+    failed_calls: int = 0
+
+
+def _health_cutoff(now: datetime):
+    """Per connection, in SQL: calls after this count (the last hour, after the latest failure)."""
+    from django.db.models import Case, DateTimeField, Value, When
+    from django.db.models.functions import Greatest
+
+    floor = Value(now - HEALTH_WINDOW, output_field=DateTimeField())
+    return Greatest(
+        floor,
+        Coalesce("last_error_at", floor),
+        Coalesce(Case(When(last_test_ok=False, then="last_test_at"), output_field=DateTimeField()), floor),
+        output_field=DateTimeField(),
+    )
+
+
+def with_health_counts(connections: QuerySet[Connection], *, now: datetime | None = None) -> QuerySet[Connection]:
+    """Annotate each connection with the calls its badge counts (``health_calls``,
+    ``health_failed_calls``): two correlated counts on the (connection, time) index."""
+    from django.db.models import IntegerField, OuterRef, Subquery
+
+    now = now or timezone.now()
+
+    def count(failed: bool):
+        calls = ApiCall.objects.filter(connection=OuterRef("pk"), created_at__gt=OuterRef("health_cutoff"))
+        if failed:
+            calls = calls.exclude(api_call_ok_q())
+        counted = calls.order_by().values("connection").annotate(n=Count("pk")).values("n")
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+    return connections.annotate(health_cutoff=_health_cutoff(now)).annotate(
+        health_calls=count(False), health_failed_calls=count(True))
+
+
+def _when(value: datetime) -> str:
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+
+
+def connection_health(connection: Connection, *, now: datetime | None = None) -> ConnectionHealth:
+    """The badge of one connection, with the reason in words (see HEALTH_RULE). Uses the
+    counts ``with_health_counts`` annotated, else counts them (one query)."""
+    from returnsync.choices import JobStatus
+
+    checks = [
+        (connection.last_success_at, True, "a call succeeded"),
+        (connection.last_error_at, False, f"a call failed for good: {connection.last_error or 'no message'}"),
+    ]
+    if connection.last_test_at is not None and connection.last_test_ok is not None:
+        verdict = "passed" if connection.last_test_ok else "failed"
+        checks.append((connection.last_test_at, bool(connection.last_test_ok),
+                       f"the connection test {verdict}: {connection.last_test_message or 'no message'}"))
+    checks = [c for c in checks if c[0] is not None]
+    if not checks:
+        return ConnectionHealth("", "Not checked yet", "No call, sync or connection test has run yet.")
+    # The latest decides; at the same instant a failure outweighs a success.
+    at, ok, what = max(checks, key=lambda c: (c[0], not c[1]))
+    if not ok:
+        return ConnectionHealth(JobStatus.DEAD.value, "Failing", f"Latest check ({_when(at)}): {what}."[:500])
+    if hasattr(connection, "health_calls"):
+        calls, failed = connection.health_calls, connection.health_failed_calls
+    else:
+        counted = with_health_counts(Connection.objects.filter(pk=connection.pk), now=now).values_list(
+            "health_calls", "health_failed_calls").first() or (0, 0)
+        calls, failed = counted
+    since = max(d for d in ((now or timezone.now()) - HEALTH_WINDOW, connection.last_error_at,
+                            connection.last_test_at if connection.last_test_ok is False else None) if d)
+    passed = f"Latest check ({_when(at)}): {what}."
+    share = round(100 * failed / calls, 1) if calls else 0.0
+    counted_text = f"{failed} of {calls} API calls since {_when(since)} failed ({share}%)."
+    if failed >= DEGRADED_MIN_FAILED and share >= DEGRADED_PERCENT:
+        return ConnectionHealth(JobStatus.RETRYING.value, "Degraded", f"{passed} But {counted_text}"[:500],
+                                calls, failed)
+    return ConnectionHealth(JobStatus.SUCCEEDED.value, "Healthy",
+                            f"{passed} {counted_text if calls else 'No API calls since ' + _when(since) + '.'}"[:500],
+                            calls, failed)
+
+
+# --- Sync health charts ----------------------------------------------------------------------
+
+CHART_HOURS = 24
+
+
+@dataclass(frozen=True)
+class HourBar:
+    start: datetime
+    calls: int
+    errors: int
+    lag_minutes: int | None  # how far behind the source at the end of the hour (None: never polled by then)
+    peak_per_minute: int  # the busiest minute's calls
+    calls_pct: float = 0.0  # bar heights, of the chart's largest value
+    errors_pct: float = 0.0
+    lag_pct: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{timezone.localtime(self.start):%H:00}"
+
+    @property
+    def error_share_pct(self) -> float:
+        """The failed part of this hour's bar."""
+        return _pct(self.errors, self.calls)
+
+
+@dataclass(frozen=True)
+class ConnectionCharts:
+    connection: Connection
+    hours: list[HourBar]
+    quota: dict | None  # what the connector reports: {"used", "limit", "period"}; None: it reports none
+    rate_limit_per_minute: int
+
+    @property
+    def calls(self) -> int:
+        return sum(h.calls for h in self.hours)
+
+    @property
+    def errors(self) -> int:
+        return sum(h.errors for h in self.hours)
+
+    @property
+    def peak_per_minute(self) -> int:
+        return max((h.peak_per_minute for h in self.hours), default=0)
+
+    @property
+    def rate_used_percent(self) -> float:
+        return round(100 * self.peak_per_minute / self.rate_limit_per_minute, 1) if self.rate_limit_per_minute else 0.0
+
+    @property
+    def max_lag_minutes(self) -> int:
+        return max((h.lag_minutes or 0 for h in self.hours), default=0)
+
+
+def _pct(value: float, largest: float) -> float:
+    return round(100 * value / largest, 1) if largest else 0.0
+
+
+def sync_charts(*, connections: list[Connection], now: datetime | None = None,
+                hours: int = CHART_HOURS) -> list[ConnectionCharts]:
+    """Per connection, per hour of the last ``hours``: API calls and errors, the busiest
+    minute (against the connection's own rate limit), and the lag behind the source at the
+    end of the hour (from the successful polls: the end of the newest window read by then).
+    Three queries whatever the number of connections; the quota where the connector reports one."""
+    from django.db.models.functions import TruncMinute
+
+    from returnsync import registry
+    from returnsync.choices import SyncRunStatus
+    from returnsync.models import SyncRun
+
+    now = now or timezone.now()
+    first = timezone.localtime(now).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    starts = [first + timedelta(hours=i) for i in range(hours)]
+    ids = [c.pk for c in connections]
+    per_minute = (ApiCall.objects.filter(connection_id__in=ids, created_at__gte=first)
+                  .annotate(minute=TruncMinute("created_at")).order_by()
+                  .values_list("connection_id", "minute")
+                  .annotate(n=Count("id"), failed=Count("id", filter=~api_call_ok_q())))
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for connection_id, minute, n, failed in per_minute:
+        index = int((minute - first).total_seconds() // 3600)
+        if 0 <= index < hours:
+            calls, errors, peak = buckets.setdefault((connection_id, index), [0, 0, 0])
+            buckets[(connection_id, index)] = [calls + n, errors + failed, max(peak, n)]
+    polls: dict[int, list[tuple[datetime, datetime]]] = {}
+    runs = (SyncRun.objects.filter(connection_id__in=ids, job__endswith="_poll", status=SyncRunStatus.SUCCEEDED,
+                                   finished_at__gte=first - timedelta(hours=hours))
+            .order_by("finished_at").values_list("connection_id", "finished_at", "counts"))
+    for connection_id, finished, counts in runs:
+        until = (counts or {}).get("until") if isinstance(counts, dict) else None
+        try:
+            read_up_to = datetime.fromisoformat(until) if until else None
+        except (TypeError, ValueError):
+            read_up_to = None
+        if read_up_to is not None:
+            polls.setdefault(connection_id, []).append((finished, read_up_to))
+    charts = []
+    for connection in connections:
+        runs_of = polls.get(connection.pk, [])
+        rows = []
+        for i, start in enumerate(starts):
+            end = min(start + timedelta(hours=1), now)
+            done = [read for finished, read in runs_of if finished <= end]
+            lag = int(max((end - max(done)).total_seconds(), 0) // 60) if done else None
+            calls, errors, peak = buckets.get((connection.pk, i), [0, 0, 0])
+            rows.append(HourBar(start, calls, errors, lag, peak))
+        top_calls = max((r.calls for r in rows), default=0)
+        top_lag = max((r.lag_minutes or 0 for r in rows), default=0)
+        rows = [HourBar(r.start, r.calls, r.errors, r.lag_minutes, r.peak_per_minute, _pct(r.calls, top_calls),
+                        _pct(r.errors, top_calls), _pct(r.lag_minutes or 0, top_lag)) for r in rows]
+        found = registry.connector_or_none(connection.kind)
+        quota = None
+        if found is not None and found.quota is not None:
+            try:
+                quota = found.quota(connection=connection)
+            except Exception:  # a quota that cannot be read is shown as not reported
+                quota = None
+        charts.append(ConnectionCharts(connection, rows, quota, connection.rate_limit_per_second * 60))
+    return charts

@@ -15,18 +15,26 @@ if TYPE_CHECKING:
 
 
 def connection_set_secrets(
-    *, connection: Connection, credentials: dict | None = None, webhook_secret: str | None = None
+    *, connection: Connection, credentials: dict | None = None, webhook_secret: str | None = None,
+    actor=None,
 ) -> Connection:
     """Replace a connection's secrets. ``None`` or empty keeps what is stored: secrets are
-    write-only, so a form left blank must never wipe them."""
-    fields = []
+    write-only, so a form left blank must never wipe them. The change history records which
+    ones changed, by name, never their values."""
+    from returnsync.history import record_as
+
+    fields, names = [], []
     if credentials:
-        connection.credentials = {**(connection.credentials or {}), **credentials}
+        stored = connection.credentials if isinstance(connection.credentials, dict) else {}
+        connection.credentials = {**stored, **credentials}
         fields.append("credentials")
+        names += sorted(credentials)
     if webhook_secret:
         connection.webhook_secret = webhook_secret
         fields.append("webhook_secret")
+        names.append("webhook secret")
     if fields:
+        record_as(connection, actor=actor, reason=f"Secrets set: {', '.join(names)}")
         connection.save(update_fields=[*fields, "updated_at"])
     return connection
 
@@ -66,29 +74,148 @@ def bundle_components_validate(components: list[ComponentSpec]) -> None:
         raise ValidationError(f"Price shares must sum to 1 (they sum to {total.normalize()}).")
 
 
+def _components_clean(components: list[ComponentSpec]) -> list[ComponentSpec]:
+    cleaned = [ComponentSpec(c.component_sku.strip(), c.quantity, Decimal(c.price_share)) for c in components]
+    bundle_components_validate(cleaned)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class ComponentChange:
+    """One component a save adds, removes, or gives another quantity or price share."""
+
+    sku: str
+    kind: str  # "added" | "removed" | "changed"
+    before: tuple[int, Decimal] | None
+    after: tuple[int, Decimal] | None
+
+    @staticmethod
+    def describe(value: tuple[int, Decimal] | None) -> str:
+        return "" if value is None else f"{value[0]} × share {value[1].normalize():f}"
+
+
+@dataclass(frozen=True)
+class BundleChanges:
+    """What saving a bundle form would change, shown before it is saved."""
+
+    fields: tuple[tuple[str, str, str], ...]  # (label, before, after)
+    components: tuple[ComponentChange, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.fields and not self.components
+
+
+def _stored_components(bundle: BundleMapping) -> dict[str, tuple[int, Decimal]]:
+    return {c.component_sku: (c.quantity, c.price_share) for c in bundle.components.all()}
+
+
+def bundle_changes(*, bundle: BundleMapping, components: list[ComponentSpec], name: str,
+                   is_active: bool) -> BundleChanges:
+    """What would change if ``bundle`` were saved with these values (nothing is written)."""
+    fields = []
+    if bundle.name != name.strip():
+        fields.append(("Name", bundle.name or "—", name.strip() or "—"))
+    if bundle.is_active != is_active:
+        fields.append(("Active", "yes" if bundle.is_active else "no", "yes" if is_active else "no"))
+    stored = _stored_components(bundle)
+    wanted = {c.component_sku.strip(): (c.quantity, Decimal(c.price_share)) for c in components}
+    changes = [ComponentChange(sku, "removed", stored[sku], None) for sku in sorted(stored.keys() - wanted.keys())]
+    changes += [ComponentChange(sku, "added", None, wanted[sku]) for sku in sorted(wanted.keys() - stored.keys())]
+    changes += [ComponentChange(sku, "changed", stored[sku], wanted[sku]) for sku in sorted(stored.keys() & wanted.keys())
+                if stored[sku] != wanted[sku]]
+    order = {"added": 0, "changed": 1, "removed": 2}
+    return BundleChanges(tuple(fields), tuple(sorted(changes, key=lambda c: (order[c.kind], c.sku))))
+
+
+def bundle_state_token(bundle: BundleMapping) -> str:
+    """A short digest of a bundle as stored: a confirmed edit applies only to the version
+    the person saw (someone else saving in between sends them back to the preview)."""
+    import hashlib
+
+    state = [bundle.name, bundle.is_active,
+             sorted((sku, q, f"{s.normalize():f}") for sku, (q, s) in _stored_components(bundle).items())]
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
+
+
+def _bundle_apply(bundle: BundleMapping, *, components: list[ComponentSpec], name: str, is_active: bool,
+                  actor=None, reason: str = "") -> BundleMapping:
+    """Write the components that differ (add, change, remove), then the bundle itself: its
+    save is the one history row of this version, components included."""
+    from returnsync.history import record_as
+
+    stored = {c.component_sku: c for c in bundle.components.all()}
+    wanted = {c.component_sku: c for c in components}
+    for sku in stored.keys() - wanted.keys():
+        stored[sku].delete()
+    for sku, spec in wanted.items():
+        row = stored.get(sku)
+        if row is None:
+            BundleComponent.objects.create(bundle=bundle, component_sku=sku, quantity=spec.quantity,
+                                           price_share=spec.price_share)
+        elif (row.quantity, row.price_share) != (spec.quantity, spec.price_share):
+            row.quantity, row.price_share = spec.quantity, spec.price_share
+            row.save(update_fields=["quantity", "price_share"])
+    bundle.name, bundle.is_active = name.strip(), is_active
+    record_as(bundle, actor=actor, reason=reason)
+    bundle.save()
+    return bundle
+
+
+class BundleExists(ValidationError):
+    """Creating a bundle whose SKU is taken: the existing one is to be edited instead."""
+
+    def __init__(self, bundle: BundleMapping):
+        self.bundle = bundle
+        super().__init__(f"A bundle with SKU {bundle.bundle_sku} already exists.", code="exists")
+
+
 @transaction.atomic
-def bundle_mapping_save(
-    *, bundle_sku: str, components: list[ComponentSpec], name: str = "", is_active: bool = True
-) -> BundleMapping:
-    """Create or replace a bundle mapping and its components, all or nothing."""
+def bundle_mapping_create(*, bundle_sku: str, components: list[ComponentSpec], name: str = "",
+                          is_active: bool = True, actor=None) -> BundleMapping:
+    """A new bundle. A SKU that is taken is refused (``BundleExists``): never replaced."""
+    from django.db import IntegrityError
+
     bundle_sku = bundle_sku.strip()
-    components = [
-        ComponentSpec(c.component_sku.strip(), c.quantity, Decimal(c.price_share)) for c in components
-    ]
     if not bundle_sku:
         raise ValidationError("Bundle SKU is required.")
-    bundle_components_validate(components)
-    bundle, _ = BundleMapping.objects.update_or_create(
-        bundle_sku=bundle_sku, defaults={"name": name, "is_active": is_active}
-    )
-    bundle.components.all().delete()
-    BundleComponent.objects.bulk_create(
-        BundleComponent(
-            bundle=bundle, component_sku=c.component_sku, quantity=c.quantity, price_share=c.price_share
-        )
-        for c in components
-    )
-    return bundle
+    components = _components_clean(components)
+    existing = BundleMapping.objects.filter(bundle_sku=bundle_sku).first()
+    if existing is not None:
+        raise BundleExists(existing)
+    bundle = BundleMapping(bundle_sku=bundle_sku, name=name.strip(), is_active=is_active)
+    try:
+        with transaction.atomic():
+            bundle.save_without_historical_record()  # the version is written once its components are
+    except IntegrityError:  # created by someone else a moment ago
+        raise BundleExists(BundleMapping.objects.get(bundle_sku=bundle_sku)) from None
+    return _bundle_apply(bundle, components=components, name=name, is_active=is_active, actor=actor)
+
+
+@transaction.atomic
+def bundle_mapping_update(*, bundle: BundleMapping, components: list[ComponentSpec], name: str = "",
+                          is_active: bool = True, actor=None, reason: str = "") -> BundleMapping:
+    """Change an existing bundle (its SKU stays): only what differs is written."""
+    bundle = BundleMapping.objects.select_for_update().get(pk=bundle.pk)
+    return _bundle_apply(bundle, components=_components_clean(components), name=name, is_active=is_active,
+                         actor=actor, reason=reason)
+
+
+@transaction.atomic
+def bundle_mapping_save(
+    *, bundle_sku: str, components: list[ComponentSpec], name: str = "", is_active: bool = True, actor=None,
+) -> BundleMapping:
+    """Create or replace a bundle mapping and its components, all or nothing (the CSV
+    import and the sandbox seed; the form creates and updates explicitly)."""
+    bundle_sku = bundle_sku.strip()
+    if not bundle_sku:
+        raise ValidationError("Bundle SKU is required.")
+    components = _components_clean(components)
+    bundle = BundleMapping.objects.select_for_update().filter(bundle_sku=bundle_sku).first()
+    if bundle is None:
+        bundle = BundleMapping(bundle_sku=bundle_sku, name=name.strip(), is_active=is_active)
+        bundle.save_without_historical_record()
+    return _bundle_apply(bundle, components=components, name=name, is_active=is_active, actor=actor)
 
 
 def portal_return_refund_refresh(*, portal_return, notify: bool = True) -> PartialRefund | None:
@@ -174,7 +301,11 @@ _TRUE = {"1", "true", "yes", "y", "active"}
 _FALSE = {"0", "false", "no", "n", "inactive", ""}
 
 
-def bundle_mapping_delete(*, bundle: BundleMapping) -> None:
+def bundle_mapping_delete(*, bundle: BundleMapping, actor=None) -> None:
+    from returnsync.history import bundle_components_snapshot, record_as
+
+    bundle._history_components = bundle_components_snapshot(bundle)  # the cascade removes them first
+    record_as(bundle, actor=actor)
     bundle.delete()
 
 
@@ -217,7 +348,7 @@ def _bundle_state(bundle: BundleMapping) -> tuple:
     )
 
 
-def bundle_mappings_import_csv(*, content: bytes | str) -> BundleImportResult:
+def bundle_mappings_import_csv(*, content: bytes | str, actor=None) -> BundleImportResult:
     """Import bundle mappings from CSV (``BUNDLE_CSV_HEADER``; one row per component, a
     bundle's rows together or not). **All or nothing**: every row is checked first (row
     number and reason for each problem, including a bundle whose shares do not sum to 1,
@@ -299,7 +430,7 @@ def bundle_mappings_import_csv(*, content: bytes | str) -> BundleImportResult:
                 result.unchanged += 1
                 continue
             bundle_mapping_save(bundle_sku=sku, components=entry["components"], name=entry["name"],
-                                is_active=entry["is_active"])
+                                is_active=entry["is_active"], actor=actor)
             if current is None:
                 result.created += 1
             else:
@@ -313,10 +444,11 @@ def bundle_mappings_import_csv(*, content: bytes | str) -> BundleImportResult:
 @transaction.atomic
 def warehouse_mapping_save(
     *, connection: Connection, location_code: str, tiktok_warehouse_id: str, name: str = "",
-    is_default: bool = False, mapping=None,
+    is_default: bool = False, mapping=None, actor=None, reason: str = "",
 ):
     """Create (``mapping=None``) or update a warehouse mapping. Making one the default
-    makes the connection's previous default an ordinary mapping."""
+    makes the connection's previous default an ordinary mapping (a change in its history too)."""
+    from returnsync.history import record_as
     from returnsync.models import WarehouseMapping
 
     location_code, tiktok_warehouse_id = location_code.strip(), tiktok_warehouse_id.strip()
@@ -331,18 +463,25 @@ def warehouse_mapping_save(
         others = WarehouseMapping.objects.filter(connection=connection, is_default=True)
         if mapping is not None:
             others = others.exclude(pk=mapping.pk)
-        others.update(is_default=False)
+        for other in others:
+            other.is_default = False
+            record_as(other, actor=actor, reason=f"{location_code} became the default")
+            other.save(update_fields=["is_default", "updated_at"])
     mapping = mapping or WarehouseMapping()
     mapping.connection = connection
     mapping.location_code = location_code
     mapping.tiktok_warehouse_id = tiktok_warehouse_id
     mapping.name = name.strip()
     mapping.is_default = is_default
+    record_as(mapping, actor=actor, reason=reason)
     mapping.save()
     return mapping
 
 
-def warehouse_mapping_delete(*, mapping) -> None:
+def warehouse_mapping_delete(*, mapping, actor=None) -> None:
+    from returnsync.history import record_as
+
+    record_as(mapping, actor=actor)
     mapping.delete()
 
 
@@ -367,18 +506,28 @@ def connection_test_run(*, connection: Connection) -> ConnectionTestResult:
     found = registry.connector_or_none(connection.kind)
     if found is None or found.connection_test is None:
         return ConnectionTestResult(False, f"No connection test for {connection.get_kind_display()} yet.", 0)
+    from django.utils import timezone
+
     started = time.monotonic()
     try:
         message = found.connection_test(connection=connection)
         ok = True
     except Exception as exc:
         ok, message = False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # The test is the freshest check there is: the health badge goes by it (no history row).
+    fields = {"last_test_at": timezone.now(), "last_test_ok": ok, "last_test_message": str(message)[:2000]}
+    Connection.objects.filter(pk=connection.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(connection, name, value)
     return ConnectionTestResult(ok, str(message), int((time.monotonic() - started) * 1000))
 
 
 def connection_toggle(*, connection: Connection, enabled: bool | None = None,
-                      sandbox: bool | None = None) -> Connection:
+                      sandbox: bool | None = None, actor=None) -> Connection:
     """Enable/disable a connection or flip its sandbox flag (``None`` leaves it)."""
+    from returnsync.history import record_as
+
+    record_as(connection, actor=actor)
     fields = []
     if enabled is not None and connection.is_enabled != enabled:
         connection.is_enabled = enabled
@@ -425,6 +574,45 @@ def inbound_event_retry(*, event_id: int):
         event.save(update_fields=["status", "error"])
         registry.PLUMBING.inbound_enqueue(event_id=event.pk, source=event.source)
     return event
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What a Retry did, in words a person reads on the page."""
+
+    ok: bool
+    status: str
+    message: str
+
+
+def inbound_event_retry_now(*, event_id: int) -> RetryOutcome:
+    """Process a dead letter again *now* and say what happened: applied, nothing to apply,
+    or failed again with the reason (then it stays a dead letter, as the list shows). Only a
+    dead letter is taken (a conditional update), so two people pressing Retry process it once."""
+    from returnsync import registry
+    from returnsync.choices import InboundStatus
+    from returnsync.models import InboundEvent
+
+    event = InboundEvent.objects.filter(pk=event_id).only("pk", "status", "source").first()
+    if event is None:
+        raise NotRetryable(f"there is no event {event_id}")
+    if event.status != InboundStatus.FAILED:
+        raise NotRetryable(f"event {event_id} is {event.get_status_display().lower()}, not a dead letter")
+    found = registry.connector_or_none(event.source)
+    if found is None or found.process_event is None or registry.PLUMBING.inbound_process is None:
+        raise NotRetryable(f"no processor for {event.get_source_display()} events")
+    taken = InboundEvent.objects.filter(pk=event_id, status=InboundStatus.FAILED).update(
+        status=InboundStatus.RECEIVED, error="")
+    if not taken:
+        raise NotRetryable(f"event {event_id} is being retried already")
+    event = registry.PLUMBING.inbound_process(event_id=event_id)
+    if event.status == InboundStatus.PROCESSED:
+        return RetryOutcome(True, event.status, f"Event {event_id} applied: processed on attempt {event.attempts}.")
+    if event.status == InboundStatus.IGNORED:
+        return RetryOutcome(True, event.status, f"Event {event_id} processed: nothing to apply (stale, or a type "
+                                                f"we do not act on).")
+    return RetryOutcome(False, event.status, f"Event {event_id} failed again (attempt {event.attempts}): "
+                                             f"{event.error or 'no reason given'}. It stays a dead letter.")
 
 
 def write_back_retry(*, write_back_id: int):
@@ -551,3 +739,85 @@ def receipt_resend(*, marketplace_return, user):
     if not released or not ops.refund_release_sent(marketplace_return):
         raise ActionRefused("The refund gate has not released this return: there is no receipt to re-send.")
     return ops.refund_release_resend(marketplace_return=marketplace_return, actor=user)
+
+
+# --- Change history: restoring a version -----------------------------------------------------
+#
+# A restore is a new change through the same write as an edit (checked the same way), made
+# by an admin and recorded with the reason "Restored the version of …" (``returnsync.history``).
+
+
+def _require_admin(user, what: str) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from returnsync.roles import Role, has_any_role
+
+    if not has_any_role(user, frozenset({Role.ADMIN})):
+        raise PermissionDenied(f"Only an admin restores {what}.")
+
+
+def _version(model, history_id: int):
+    record = model.history.filter(history_id=history_id).first()
+    if record is None:
+        raise ActionRefused(f"No version #{history_id}.")
+    if record.history_type == "-":
+        raise ActionRefused("That version is the deletion: there is nothing to restore from it.")
+    return record
+
+
+def bundle_mapping_restore(*, history_id: int, actor) -> BundleMapping:
+    """Put a bundle back as it was in one of its versions (name, active, components)."""
+    from returnsync.history import restore_reason
+
+    _require_admin(actor, "a bundle")
+    record = _version(BundleMapping, history_id)
+    bundle = BundleMapping.objects.filter(pk=record.id).first()
+    if bundle is None:
+        raise ActionRefused("The bundle was deleted since: create it again from its history instead.")
+    components = [ComponentSpec(sku, int(quantity), Decimal(share)) for sku, quantity, share in record.components]
+    return bundle_mapping_update(bundle=bundle, components=components, name=record.name,
+                                 is_active=record.is_active, actor=actor, reason=restore_reason(record))
+
+
+def warehouse_mapping_restore(*, history_id: int, actor):
+    from returnsync.history import restore_reason
+    from returnsync.models import WarehouseMapping
+
+    _require_admin(actor, "a warehouse mapping")
+    record = _version(WarehouseMapping, history_id)
+    mapping = WarehouseMapping.objects.filter(pk=record.id).first()
+    connection = Connection.objects.filter(pk=record.connection_id).first()
+    if mapping is None or connection is None:
+        raise ActionRefused("The mapping (or its connection) was deleted since.")
+    return warehouse_mapping_save(mapping=mapping, connection=connection, location_code=record.location_code,
+                                  tiktok_warehouse_id=record.tiktok_warehouse_id, name=record.name,
+                                  is_default=record.is_default, actor=actor, reason=restore_reason(record))
+
+
+# What restoring a connection's version puts back: its settings. Never its secrets (history
+# has none) nor its webhook URL (the other system is configured with the current one).
+CONNECTION_RESTORED_FIELDS = ("name", "base_url", "is_enabled", "is_sandbox", "poll_interval_seconds",
+                              "rate_limit_per_second", "options")
+
+
+def connection_restore(*, history_id: int, actor) -> Connection:
+    from django.db import IntegrityError
+
+    from returnsync.history import record_as, restore_reason
+
+    _require_admin(actor, "a connection")
+    record = _version(Connection, history_id)
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().filter(pk=record.id).first()
+        if connection is None:
+            raise ActionRefused("The connection was deleted since.")
+        for name in CONNECTION_RESTORED_FIELDS:
+            setattr(connection, name, getattr(record, name))
+        record_as(connection, actor=actor, reason=restore_reason(record))
+        try:
+            with transaction.atomic():
+                connection.save(update_fields=[*CONNECTION_RESTORED_FIELDS, "updated_at"])
+        except IntegrityError:
+            raise ActionRefused(f"Another {connection.get_kind_display()} connection is named "
+                                f"{record.name!r} now.") from None
+    return connection

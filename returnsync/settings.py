@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "django_q",
+    "simple_history",
     "returnsync.apps.ReturnSyncConfig",
     "exceptions_app.apps.ExceptionsConfig",
     "connectors.apps.ConnectorsConfig",
@@ -79,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Who made a change, for the change history (services name the actor themselves too).
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
 ROOT_URLCONF = "returnsync.urls"

@@ -28,7 +28,7 @@ from returnsync.models import (
     WriteBack,
 )
 from returnsync.roles import Role, has_any_role
-from returnsync.templatetags.returnsync import connection_health, render_badge, until
+from returnsync.templatetags.returnsync import connection_health, health_badge, render_badge, until
 
 DATETIME_FORMAT = "Y-m-d H:i"
 # Deadlines closer than this are highlighted.
@@ -480,7 +480,7 @@ class ConnectionTable(BaseTable):
         return value.isoformat()
 
     def render_health(self, record):
-        return render_badge(*connection_health(record))
+        return health_badge(record)
 
     def value_health(self, record):
         return connection_health(record)[1]
@@ -509,20 +509,40 @@ class WarehouseMappingTable(BaseTable):
 
 
 class InboundEventTable(BaseTable):
+    """Each row opens the event's raw body and headers; a dead letter has its Retry."""
+
     source = tables.Column("Source")
     event_type = CodeColumn("Type")
-    dedupe_key = CodeColumn("Dedupe key")
+    dedupe_key = CodeColumn("Dedupe key", linkify=lambda record: reverse("inbound_detail", args=[record.pk]))
     subject_ref = CodeColumn("Subject")
     status = BadgeColumn("Status")
     attempts = tables.Column("Attempts", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     received_at = DateTimeColumn("Received")
     processed_at = DateTimeColumn("Processed")
     error = TextColumn("Error")
+    actions = tables.Column("", empty_values=(), orderable=False)
 
     class Meta(BaseTable.Meta):
         model = InboundEvent
         fields = ()
         empty_text = "No inbound events match."
+
+    def export_exclude(self) -> list[str]:
+        return [*super().export_exclude(), "actions"]
+
+    def render_actions(self, record):
+        from django.middleware.csrf import get_token
+
+        from returnsync.choices import InboundStatus
+
+        if record.status != InboundStatus.FAILED or self.request is None:
+            return ""
+        return format_html(
+            '<form method="post" action="{}" class="inline-form"><input type="hidden" name="csrfmiddlewaretoken" '
+            'value="{}"><input type="hidden" name="next" value="{}"><button class="btn btn-small">Retry</button>'
+            "</form>",
+            reverse("inbound_retry", args=[record.pk]), get_token(self.request), self.request.get_full_path(),
+        )
 
 
 # --- API calls -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from returnsync import views
+from returnsync.views import history
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
@@ -20,12 +21,19 @@ urlpatterns = [
     path("bundles/new/", views.BundleFormView.as_view(), name="bundle_create"),
     path("bundles/<int:pk>/edit/", views.BundleFormView.as_view(), name="bundle_edit"),
     path("bundles/<int:pk>/delete/", views.BundleDeleteView.as_view(), name="bundle_delete"),
+    path("bundles/<int:pk>/history/", history.HistoryView.as_view(kind=history.BUNDLE), name="bundle_history"),
+    path("bundles/history/<int:history_id>/restore/", history.HistoryRestoreView.as_view(kind=history.BUNDLE),
+         name="bundle_restore"),
     path("bundles/import/", views.BundleImportView.as_view(), name="bundle_import"),
     path("bundles/export/", views.BundleExportView.as_view(), name="bundle_export"),
     path("warehouses/", views.WarehouseMappingListView.as_view(), name="warehouse_list"),
     path("warehouses/new/", views.WarehouseMappingFormView.as_view(), name="warehouse_create"),
     path("warehouses/<int:pk>/edit/", views.WarehouseMappingFormView.as_view(), name="warehouse_edit"),
     path("warehouses/<int:pk>/delete/", views.WarehouseMappingDeleteView.as_view(), name="warehouse_delete"),
+    path("warehouses/<int:pk>/history/", history.HistoryView.as_view(kind=history.WAREHOUSE),
+         name="warehouse_history"),
+    path("warehouses/history/<int:history_id>/restore/",
+         history.HistoryRestoreView.as_view(kind=history.WAREHOUSE), name="warehouse_restore"),
     path("restock/", views.InventoryAdjustmentListView.as_view(), name="inventory_list"),
     path("write-backs/", views.WriteBackListView.as_view(), name="writeback_list"),
     path("connections/", views.ConnectionListView.as_view(), name="connection_list"),
@@ -33,8 +41,13 @@ urlpatterns = [
     path("connections/<int:pk>/test/", views.ConnectionTestView.as_view(), name="connection_test"),
     path("connections/<int:pk>/toggle/", views.ConnectionToggleView.as_view(), name="connection_toggle"),
     path("connections/<int:pk>/secrets/", views.ConnectionSecretsView.as_view(), name="connection_secrets"),
+    path("connections/<int:pk>/history/", history.HistoryView.as_view(kind=history.CONNECTION),
+         name="connection_history"),
+    path("connections/history/<int:history_id>/restore/",
+         history.HistoryRestoreView.as_view(kind=history.CONNECTION), name="connection_restore"),
     path("sync-health/", views.SyncHealthView.as_view(), name="sync_health"),
     path("inbound/", views.InboundEventListView.as_view(), name="inbound_list"),
+    path("inbound/<int:pk>/", views.InboundEventDetailView.as_view(), name="inbound_detail"),
     path("inbound/<int:pk>/retry/", views.InboundEventRetryView.as_view(), name="inbound_retry"),
     path("write-backs/<int:pk>/retry/", views.WriteBackRetryView.as_view(), name="writeback_retry"),
     path("api-calls/", views.ApiCallListView.as_view(), name="apicall_list"),

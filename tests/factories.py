@@ -242,6 +242,30 @@ class InboundEventFactory(factory.django.DjangoModelFactory):
     subject_ref = factory.Sequence(lambda n: f"4035{n:011d}")
 
 
+class DeadLetterFactory(InboundEventFactory):
+    """A ZigZag webhook whose body names no return: processing it again fails again, at once
+    and with no HTTP call (``ZigZagFixedLetterFactory`` is one that now applies)."""
+
+    connection = factory.SubFactory(PortalConnectionFactory)
+    source = System.ZIGZAG
+    event_type = "return.updated"
+    body = b'{"event": "return.updated", "event_id": "evt-broken"}'
+    status = "failed"
+    attempts = 1
+    error = "ValueError: event names no return"
+
+
+class ZigZagFixedLetterFactory(DeadLetterFactory):
+    """A dead letter (the processor failed once) whose body applies on retry: a ZigZag return
+    with its items, for an order TikTok does not know (it lands as a portal-only record)."""
+
+    body = factory.Sequence(lambda n: (
+        b'{"event": "return.updated", "event_id": "evt-%d", "return": {"id": "ZZ-R%d", "reference": "", '
+        b'"order_reference": "5799%08d", "status": "label_created", "items": [{"sku": "TEE-1", "quantity": 1}]}}'
+        % (n, n, n)))
+    error = "OperationalError: database is locked"
+
+
 class ApiCallFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = models.ApiCall

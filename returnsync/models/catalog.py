@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 
 from returnsync.choices import AdjustmentReason, JobStatus
+from returnsync.history import BundleHistoryBase, TrackedHistory
 from returnsync.models.base import TimeStamped
 
 
@@ -16,6 +17,9 @@ class BundleMapping(TimeStamped):
     bundle_sku = models.CharField(max_length=100, unique=True)
     name = models.CharField(max_length=200, blank=True, default="")
     is_active = models.BooleanField("active", default=True)
+
+    # One row per version, its components included (``returnsync.history``).
+    history = TrackedHistory(bases=[BundleHistoryBase], excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["bundle_sku"]
@@ -55,6 +59,8 @@ class WarehouseMapping(TimeStamped):
     tiktok_warehouse_id = models.CharField("TikTok warehouse id", max_length=64)
     name = models.CharField(max_length=200, blank=True, default="")
     is_default = models.BooleanField(default=False, help_text="Used when a return names no location.")
+
+    history = TrackedHistory(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["connection", "location_code"]

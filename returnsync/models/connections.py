@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from returnsync.choices import System
 from returnsync.crypto import EncryptedJSONField, EncryptedTextField
+from returnsync.history import TrackedHistory
 from returnsync.models.base import TimeStamped
 
 
@@ -40,6 +41,16 @@ class Connection(TimeStamped):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # The latest "Test connection" an admin ran (``services.connection_test_run``).
+    last_test_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True, blank=True)
+    last_test_message = models.TextField(blank=True, default="")
+
+    # Never the secrets (no column for them in the history table), nor the health stamps.
+    history = TrackedHistory(excluded_fields=[
+        "credentials", "webhook_secret", "last_success_at", "last_error_at", "last_error",
+        "last_test_at", "last_test_ok", "last_test_message", "updated_at",
+    ])
 
     class Meta:
         ordering = ["kind", "name"]

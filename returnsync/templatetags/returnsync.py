@@ -51,21 +51,24 @@ def badge(value, label=None):
     return badge_context(value, label)
 
 
-# Connection health has no enum of its own: it borrows the job statuses' values so its
-# colours come from the same table as every other badge.
-HEALTHY, FAILING, NEVER_SYNCED = choices.JobStatus.SUCCEEDED.value, choices.JobStatus.DEAD.value, ""
+HEALTH_BADGE_TEMPLATE = "includes/health_badge.html"
 
 
 def connection_health(connection) -> tuple[str, str]:
-    """(badge value, label) for a connection's sync health."""
-    if connection.last_success_at is None and connection.last_error_at is None:
-        return NEVER_SYNCED, "Never synced"
-    return (HEALTHY, "Healthy") if connection.is_healthy else (FAILING, "Failing")
+    """(badge value, label) for a connection's health (``selectors.connection_health``)."""
+    from returnsync.selectors import connection_health as health
+
+    found = health(connection)
+    return found.value, found.label
 
 
 @register.simple_tag
 def health_badge(connection) -> SafeString:
-    return render_badge(*connection_health(connection))
+    """The health badge, with the reason on hover (``title``) and in ``data-reason``."""
+    from returnsync.selectors import connection_health as health
+
+    found = health(connection)
+    return render_to_string(HEALTH_BADGE_TEMPLATE, {**badge_context(found.value, found.label), "health": found})
 
 
 @register.filter

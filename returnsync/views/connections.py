@@ -18,9 +18,10 @@ from django.views.generic import TemplateView, View
 from returnsync import selectors, services
 from returnsync.forms import ConnectionSecretsForm
 from returnsync.models import Connection, InboundEvent, WriteBack
-from returnsync.services import NotRetryable, inbound_event_retry, write_back_retry
+from returnsync.services import NotRetryable, write_back_retry
 from returnsync.tables import webhook_path_for
 from returnsync.views.base import RoleRequiredMixin
+from returnsync.views.history import history_context
 
 RECENT_CALLS = 20
 
@@ -42,6 +43,8 @@ class ConnectionDetailView(ConnectionMixin, TemplateView):
         context.update(
             connection=connection,
             health=health,
+            health_state=selectors.connection_health(connection),
+            health_rule=selectors.HEALTH_RULE,
             credential_keys=sorted((connection.credentials or {}).keys()),
             has_webhook_secret=bool(connection.webhook_secret),
             webhook_url=(self.request.build_absolute_uri(path) if (path := webhook_path_for(connection))
@@ -54,40 +57,68 @@ class ConnectionDetailView(ConnectionMixin, TemplateView):
                 selectors.api_calls_recent(connection_id=connection.pk, limit=RECENT_CALLS)
             ),
         )
-        context.setdefault("secrets_form", ConnectionSecretsForm())
+        context.setdefault("secrets_form", ConnectionSecretsForm(connection=connection))
+        context.update(history_context(self.request, connection))
         return context
 
 
 class ConnectionSecretsView(ConnectionMixin, View):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         connection = self.get_connection()
-        form = ConnectionSecretsForm(request.POST)
+        form = ConnectionSecretsForm(request.POST, connection=connection)
         if not form.is_valid():
             view = ConnectionDetailView(request=request, kwargs=self.kwargs)
             context = view.get_context_data(connection=connection, secrets_form=form)
             return TemplateResponse(request, view.template_name, context, status=400)
+        credentials = form.credentials()
         services.connection_set_secrets(
             connection=connection,
-            credentials=form.cleaned_data["credentials"] or None,
+            credentials=credentials or None,
             webhook_secret=form.cleaned_data["webhook_secret"] or None,
+            actor=request.user,
         )
-        changed = bool(form.cleaned_data["credentials"] or form.cleaned_data["webhook_secret"])
+        changed = [*(f.label for f in form.credential_fields() if f.name.removeprefix(form.PREFIX) in credentials),
+                   *(["Webhook secret"] if form.cleaned_data["webhook_secret"] else [])]
         messages.success(
-            request, "Secrets saved." if changed else "Nothing entered: secrets kept as they were."
+            request, f"Saved: {', '.join(changed)} (stored encrypted, never shown)." if changed
+            else "Nothing entered: secrets kept as they were."
         )
         return HttpResponseRedirect(reverse("connection_detail", args=[connection.pk]))
 
 
+# The two switches that stop real work ask first (``confirm=yes``), saying what happens.
+TOGGLE_CONFIRMATIONS = {
+    ("enabled", "off"): ("Disable {connection}?",
+                         "Its webhooks are refused (the sender retries later), polls and write-backs to it stop, and "
+                         "returns stop moving until it is enabled again."),
+    ("sandbox", "off"): ("Mark {connection} as live?",
+                         "It is then treated as a real account: no sandbox traffic, no sandbox portal links. Check "
+                         "its base URL and credentials point at the real system first."),
+}
+TOGGLE_DONE = {
+    ("enabled", "on"): "enabled", ("enabled", "off"): "disabled",
+    ("sandbox", "on"): "marked as sandbox", ("sandbox", "off"): "marked as live",
+}
+
+
 class ConnectionToggleView(ConnectionMixin, View):
-    """POST ``field`` = ``enabled`` | ``sandbox`` and ``value`` = ``on`` | ``off``."""
+    """POST ``field`` = ``enabled`` | ``sandbox`` and ``value`` = ``on`` | ``off``; disabling
+    and going live need ``confirm=yes`` (without it, the page asks)."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         connection = self.get_connection()
         field, value = request.POST.get("field"), request.POST.get("value")
         if field not in ("enabled", "sandbox") or value not in ("on", "off"):
             return HttpResponse("field must be enabled or sandbox, value on or off", status=400)
-        services.connection_toggle(connection=connection, **{field: value == "on"})
-        messages.success(request, f"{connection}: {field} {value}.")
+        question = TOGGLE_CONFIRMATIONS.get((field, value))
+        if question and request.POST.get("confirm") != "yes":
+            return TemplateResponse(request, "connections/confirm_toggle.html", {
+                "connection": connection, "field": field, "value": value,
+                "question": question[0].format(connection=connection), "consequence": question[1],
+                "active_nav": self.nav_name,
+            })
+        services.connection_toggle(connection=connection, actor=request.user, **{field: value == "on"})
+        messages.success(request, f"{connection}: {TOGGLE_DONE[(field, value)]}.")
         return HttpResponseRedirect(reverse("connection_detail", args=[connection.pk]))
 
 
@@ -98,10 +129,12 @@ class ConnectionTestView(ConnectionMixin, View):
         connection = self.get_connection()
         result = services.connection_test_run(connection=connection)
         if getattr(request, "htmx", False):
+            connection.refresh_from_db()
             return TemplateResponse(
                 request,
                 "connections/_test_result.html",
-                {"result": result, "connection": connection},
+                {"result": result, "connection": connection, "oob": True,
+                 "health_state": selectors.connection_health(connection)},
             )
         (messages.success if result.ok else messages.error)(request, f"Test: {result.message}")
         return HttpResponseRedirect(reverse("connection_detail", args=[connection.pk]))
@@ -113,8 +146,15 @@ class SyncHealthView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
+        from returnsync import registry
+
+        health = selectors.sync_health()
         context.update(
-            health=selectors.sync_health(),
+            health_rule=selectors.HEALTH_RULE,
+            health=health,
+            charts=selectors.sync_charts(connections=[h.connection for h in health]),
+            chart_hours=selectors.CHART_HOURS,
+            **registry.page_context("sync_health", request=self.request),
             window_hours=selectors.ERROR_RATE_WINDOW_HOURS,
             dead_letters=list(selectors.dead_letters()),
             failed_write_backs=list(selectors.write_backs_failed()),
@@ -141,19 +181,56 @@ class RetryView(RoleRequiredMixin, View):
             messages.warning(request, f"Not retried: {exc}.")
         else:
             messages.success(request, f"{self.label.capitalize()} {pk} queued again.")
+        return HttpResponseRedirect(self.back_url(request))
+
+    @staticmethod
+    def back_url(request: HttpRequest) -> str:
         back = request.POST.get("next", "")
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("sync_health")
-        return HttpResponseRedirect(back or reverse("sync_health"))
+        if not back or not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return reverse("sync_health")
+        return back
 
 
 class InboundEventRetryView(RetryView):
+    """Processes the dead letter now and says what happened (applied, or failed again and
+    why); the list it came from then shows the truth."""
+
     model = InboundEvent
     label = "inbound event"
-    retry = staticmethod(lambda pk: inbound_event_retry(event_id=pk))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        pk = self.kwargs["pk"]
+        if not InboundEvent.objects.filter(pk=pk).exists():
+            raise Http404("No such inbound event")
+        try:
+            outcome = services.inbound_event_retry_now(event_id=pk)
+        except NotRetryable as exc:
+            messages.warning(request, f"Not retried: {exc}.")
+        else:
+            (messages.success if outcome.ok else messages.error)(request, outcome.message)
+        return HttpResponseRedirect(self.back_url(request))
 
 
 class WriteBackRetryView(RetryView):
     model = WriteBack
     label = "write-back"
     retry = staticmethod(lambda pk: write_back_retry(write_back_id=pk))
+
+
+class InboundEventDetailView(RoleRequiredMixin, TemplateView):
+    """One inbound event as it arrived: its raw body and headers (credentials and signatures
+    redacted), what processing said, and Retry for a dead letter."""
+
+    nav_name = "inbound_list"
+    template_name = "connections/inbound_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        try:
+            event = selectors.inbound_event_get(pk=self.kwargs["pk"])
+        except InboundEvent.DoesNotExist:
+            raise Http404("No such inbound event") from None
+        body, pretty, cut = selectors.inbound_event_body(event)
+        context.update(event=event, headers=selectors.inbound_event_headers(event), body=body, body_pretty=pretty,
+                       body_cut=cut, body_bytes=len(bytes(event.body)), shown_max=selectors.BODY_SHOWN_MAX)
+        return context

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
@@ -18,6 +19,7 @@ from returnsync.forms import BundleMappingForm, CsvUploadForm, WarehouseMappingF
 from returnsync.models import BundleMapping, WarehouseMapping
 from returnsync.roles import Role
 from returnsync.views.base import FilteredTableView, RoleRequiredMixin, stream_csv
+from returnsync.views.history import history_context
 
 OPERATIONS_ONLY = frozenset({Role.OPERATIONS, Role.ADMIN})
 
@@ -68,11 +70,16 @@ class FormPageView(RoleRequiredMixin, TemplateView):
 
 
 class BundleFormView(FormPageView):
+    """New bundle: a SKU that exists already is refused with a link to edit it. Edit: the
+    first Save shows what would change (components added, removed, with another quantity
+    or share); only the confirmation saves, and only onto the version that was previewed."""
+
     nav_name = "bundle_list"
     roles = OPERATIONS_ONLY
     form_class = BundleMappingForm
     success_url_name = "bundle_list"
     delete_url_name = "bundle_delete"
+    confirm_template_name = "operations/bundle_confirm.html"
 
     @property
     def title(self):  # type: ignore[override]
@@ -88,15 +95,75 @@ class BundleFormView(FormPageView):
     def get_initial(self, obj) -> dict:
         return BundleMappingForm.initial_for(obj) if obj else {"is_active": True}
 
-    def save(self, data: dict, obj) -> BundleMapping:
-        if obj is not None and data["bundle_sku"].strip() != obj.bundle_sku:
-            raise ValidationError("The bundle SKU cannot be changed: create a new bundle instead.")
-        return services.bundle_mapping_save(
-            bundle_sku=data["bundle_sku"],
-            components=data["components"],
-            name=data["name"],
-            is_active=data["is_active"],
-        )
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        obj = kwargs.get("object")
+        if obj is not None:
+            context.update(history_context(self.request, obj))
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        obj = self.get_object()
+        form = self.form_class(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form, object=obj), status=400)
+        data = form.cleaned_data
+        if obj is None:
+            return self._create(form, data)
+        if data["bundle_sku"].strip() != obj.bundle_sku:
+            form.add_error("bundle_sku", "The bundle SKU cannot be changed: create a new bundle instead.")
+            return self.render_to_response(self.get_context_data(form=form, object=obj), status=400)
+        return self._update(form, data, obj)
+
+    def _create(self, form, data) -> HttpResponse:
+        try:
+            bundle = services.bundle_mapping_create(
+                bundle_sku=data["bundle_sku"], components=data["components"], name=data["name"],
+                is_active=data["is_active"], actor=self.request.user,
+            )
+        except services.BundleExists as exc:
+            context = self.get_context_data(form=form, object=None, existing_bundle=exc.bundle)
+            return self.render_to_response(context, status=400)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.render_to_response(self.get_context_data(form=form, object=None), status=400)
+        messages.success(self.request, f"Created bundle {bundle}.")
+        return HttpResponseRedirect(reverse(self.success_url_name))
+
+    def _update(self, form, data, obj) -> HttpResponse:
+        changes = services.bundle_changes(bundle=obj, components=data["components"], name=data["name"],
+                                          is_active=data["is_active"])
+        if changes.empty:
+            messages.info(self.request, f"Nothing to save: {obj} is already like this.")
+            return HttpResponseRedirect(reverse(self.success_url_name))
+        token = services.bundle_state_token(obj)
+        confirmed = self.request.POST.get("confirm") == "yes"
+        stale = confirmed and self.request.POST.get("version") != token
+        if not confirmed or stale:
+            try:  # shares that do not sum to 1 are refused now, not after the confirmation
+                services.bundle_components_validate(
+                    [services.ComponentSpec(c.component_sku.strip(), c.quantity, c.price_share)
+                     for c in data["components"]])
+            except ValidationError as exc:
+                form.add_error(None, exc)
+                return self.render_to_response(self.get_context_data(form=form, object=obj), status=400)
+            context = self.get_context_data(form=form, object=obj, changes=changes, version=token, stale=stale)
+            return TemplateResponse(self.request, self.confirm_template_name, context)
+        try:
+            services.bundle_mapping_update(bundle=obj, components=data["components"], name=data["name"],
+                                           is_active=data["is_active"], actor=self.request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.render_to_response(self.get_context_data(form=form, object=obj), status=400)
+        messages.success(self.request, f"Saved {obj}: {changes_summary(changes)}.")
+        return HttpResponseRedirect(reverse(self.success_url_name))
+
+
+def changes_summary(changes: services.BundleChanges) -> str:
+    counts = {kind: sum(1 for c in changes.components if c.kind == kind) for kind in ("added", "changed", "removed")}
+    parts = [f"{n} component{'s' if n != 1 else ''} {kind}" for kind, n in counts.items() if n]
+    parts += [f"{label.lower()} changed" for label, _, _ in changes.fields]
+    return ", ".join(parts)
 
 
 class BundleDeleteView(RoleRequiredMixin, TemplateView):
@@ -116,7 +183,7 @@ class BundleDeleteView(RoleRequiredMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         bundle = self.get_object()
-        services.bundle_mapping_delete(bundle=bundle)
+        services.bundle_mapping_delete(bundle=bundle, actor=request.user)
         messages.success(request, f"Deleted bundle {bundle.bundle_sku}.")
         return HttpResponseRedirect(reverse("bundle_list"))
 
@@ -138,7 +205,8 @@ class BundleImportView(RoleRequiredMixin, TemplateView):
         form = CsvUploadForm(request.POST, request.FILES)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
-        result = services.bundle_mappings_import_csv(content=form.cleaned_data["file"].read())
+        result = services.bundle_mappings_import_csv(content=form.cleaned_data["file"].read(),
+                                                     actor=request.user)
         if not result.ok:
             return self.render_to_response(
                 self.get_context_data(form=form, result=result), status=400
@@ -218,7 +286,13 @@ class WarehouseMappingFormView(FormPageView):
         }
 
     def save(self, data: dict, obj) -> WarehouseMapping:
-        return services.warehouse_mapping_save(mapping=obj, **data)
+        return services.warehouse_mapping_save(mapping=obj, actor=self.request.user, **data)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        if kwargs.get("object") is not None:
+            context.update(history_context(self.request, kwargs["object"]))
+        return context
 
 
 class WarehouseMappingDeleteView(RoleRequiredMixin, TemplateView):
@@ -241,6 +315,6 @@ class WarehouseMappingDeleteView(RoleRequiredMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         mapping = self.get_object()
-        services.warehouse_mapping_delete(mapping=mapping)
+        services.warehouse_mapping_delete(mapping=mapping, actor=request.user)
         messages.success(request, f"Deleted warehouse mapping {mapping}.")
         return HttpResponseRedirect(reverse("warehouse_list"))

@@ -19,11 +19,13 @@ from returnsync.tables import webhook_path_for
 from tests.factories import (
     ApiCallFactory,
     ConnectionFactory,
+    DeadLetterFactory,
     InboundEventFactory,
     PortalConnectionFactory,
     SyncCursorFactory,
     UserFactory,
     WriteBackFactory,
+    ZigZagFixedLetterFactory,
 )
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -43,7 +45,12 @@ def test_connection_page_never_renders_a_secret(client_for_role):
     )
 
     assert "TOP-SECRET-123" not in content and "WHSEC-XYZ" not in content
-    assert "<code>app_secret</code>" in content  # which keys are set is shown, not their values
+    assert "demo-app" not in content, "not even a non-secret credential is rendered back"
+    # One input per field of the connector's schema; secrets as empty password inputs.
+    assert 'type="password" name="cred_app_secret"' in content and 'name="cred_app_secret" value' not in content
+    assert 'type="text" name="cred_app_key"' in content and 'name="cred_app_key" value' not in content
+    assert "The app&#x27;s key from TikTok Shop Partner Center. Now set: leave blank to keep it." in content
+    assert 'name="credentials"' not in content, "no JSON box"
     assert f"http://testserver{webhook_path_for(conn)}" in content
 
 
@@ -55,19 +62,35 @@ def test_secrets_form_sets_and_a_blank_form_keeps_them(client_for_role):
     client = client_for_role(Role.ADMIN)
     url = reverse("connection_secrets", args=[conn.pk])
 
-    client.post(url, {"credentials": '{"app_secret": "new"}', "webhook_secret": ""})
+    saved = client.post(url, {"cred_app_secret": "new", "cred_app_key": "", "webhook_secret": ""}, follow=True)
     conn.refresh_from_db()
     assert (
         conn.credentials == {"app_key": "k", "app_secret": "new"}
         and conn.webhook_secret == "old-wh"
     )
+    assert "Saved: App secret (stored encrypted, never shown)." in saved.content.decode()
+    assert b">new<" not in saved.content
 
-    client.post(url, {"credentials": "", "webhook_secret": ""})
+    kept = client.post(url, {"cred_app_secret": "", "webhook_secret": ""}, follow=True)
     conn.refresh_from_db()
     assert conn.credentials["app_secret"] == "new" and conn.webhook_secret == "old-wh"
+    assert "Nothing entered: secrets kept as they were." in kept.content.decode()
 
-    bad = client.post(url, {"credentials": "[1, 2]"})
-    assert bad.status_code == 400 and "JSON object" in bad.content.decode()
+    too_long = client.post(url, {"cred_app_secret": "x" * 5000})
+    assert too_long.status_code == 400 and "at most 4000 characters" in too_long.content.decode()
+    conn.refresh_from_db()
+    assert conn.credentials["app_secret"] == "new"
+
+
+@pytest.mark.django_db
+def test_zigzag_connection_asks_for_its_own_fields(client_for_role):
+    conn = PortalConnectionFactory(credentials={})
+    content = client_for_role(Role.ADMIN).get(reverse("connection_detail", args=[conn.pk])).content.decode()
+    assert 'type="text" name="cred_username"' in content and 'type="password" name="cred_password"' in content
+    client_for_role(Role.ADMIN).post(reverse("connection_secrets", args=[conn.pk]),
+                                     {"cred_username": "ops@brand", "cred_password": "pw-1"})
+    conn.refresh_from_db()
+    assert conn.credentials == {"username": "ops@brand", "password": "pw-1"}
 
 
 @pytest.mark.django_db
@@ -76,10 +99,21 @@ def test_toggles_enable_and_sandbox_and_reject_nonsense(client_for_role):
     client = client_for_role(Role.ADMIN)
     url = reverse("connection_toggle", args=[conn.pk])
 
-    client.post(url, {"field": "enabled", "value": "off"})
-    client.post(url, {"field": "sandbox", "value": "off"})
+    asked = client.post(url, {"field": "enabled", "value": "off"})
+    conn.refresh_from_db()
+    assert asked.status_code == 200 and "Disable" in asked.content.decode() and conn.is_enabled, \
+        "without confirm=yes the page asks first"
+    asked = client.post(url, {"field": "sandbox", "value": "off"})
+    conn.refresh_from_db()
+    assert "Mark" in asked.content.decode() and "as live?" in asked.content.decode() and conn.is_sandbox
+    done = client.post(url, {"field": "enabled", "value": "off", "confirm": "yes"}, follow=True)
+    client.post(url, {"field": "sandbox", "value": "off", "confirm": "yes"})
     conn.refresh_from_db()
     assert (conn.is_enabled, conn.is_sandbox) == (False, False)
+    assert f"{conn}: disabled." in done.content.decode()
+    client.post(url, {"field": "enabled", "value": "on"})  # turning it back on needs no confirmation
+    conn.refresh_from_db()
+    assert conn.is_enabled
     assert client.post(url, {"field": "base_url", "value": "on"}).status_code == 400
 
 
@@ -147,8 +181,8 @@ def test_sync_health_shows_lag_error_rate_queue_and_dead_letters(client_for_role
 
 
 @pytest.mark.django_db
-def test_retry_a_dead_letter_requeues_it_and_a_processed_one_is_refused(client_for_role):
-    dead = InboundEventFactory(status=InboundStatus.FAILED, error="bad json")
+def test_retry_a_dead_letter_that_fails_again_says_why_and_keeps_it_listed(client_for_role):
+    dead = DeadLetterFactory()
     done = InboundEventFactory(status=InboundStatus.PROCESSED)
     client = client_for_role(Role.ADMIN)
 
@@ -156,13 +190,32 @@ def test_retry_a_dead_letter_requeues_it_and_a_processed_one_is_refused(client_f
         reverse("inbound_retry", args=[dead.pk]), {"next": reverse("sync_health")}, follow=True
     )
     dead.refresh_from_db()
-    assert dead.status == InboundStatus.RECEIVED
-    assert f"Inbound event {dead.pk} queued again" in response.content.decode()
+    page = response.content.decode()
+    assert (dead.status, dead.attempts) == (InboundStatus.FAILED, 2)
+    assert f"Event {dead.pk} failed again (attempt 2): ValueError: event names no return" in page
+    assert "No dead letters" not in page
+    dead_letters = page[page.index('data-table="dead-letters"'):]
+    assert f'action="{reverse("inbound_retry", args=[dead.pk])}"' in dead_letters, "still listed: the truth"
 
     refused = client.post(reverse("inbound_retry", args=[done.pk]), follow=True)
     assert "Not retried" in refused.content.decode()
     assert InboundEvent.objects.get(pk=done.pk).status == InboundStatus.PROCESSED
     assert client.post(reverse("inbound_retry", args=[999999])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_retry_a_dead_letter_that_now_applies_says_so_and_leaves_the_list(client_for_role):
+    from returnsync.models import PortalReturn
+
+    dead = ZigZagFixedLetterFactory()
+    response = client_for_role(Role.ADMIN).post(
+        reverse("inbound_retry", args=[dead.pk]), {"next": reverse("sync_health")}, follow=True)
+    dead.refresh_from_db()
+    page = response.content.decode()
+    assert dead.status == InboundStatus.PROCESSED and dead.error == ""
+    assert f"Event {dead.pk} applied: processed on attempt 2." in page
+    assert "No dead letters." in page
+    assert PortalReturn.objects.filter(connection=dead.connection, external_id__startswith="ZZ-R").count() == 1
 
 
 @pytest.mark.django_db
@@ -177,7 +230,7 @@ def test_retry_a_dead_write_back(client_for_role):
 
 @pytest.mark.django_db
 def test_retry_redirects_only_within_the_site(client_for_role):
-    dead = InboundEventFactory(status=InboundStatus.FAILED)
+    dead = DeadLetterFactory()
     response = client_for_role(Role.ADMIN).post(
         reverse("inbound_retry", args=[dead.pk]), {"next": "https://evil.example/"}
     )

@@ -129,13 +129,93 @@ def test_bundle_form_creates_and_edits_and_rejects_shares_not_summing_to_one(cli
 
     edit_page = client.get(reverse("bundle_edit", args=[bundle.pk])).content.decode()
     assert "A, 1, 0.5" in edit_page
-    client.post(
-        reverse("bundle_edit", args=[bundle.pk]),
-        {"bundle_sku": "KIT-5", "name": "Pair", "components": "A, 2, 1"},
-    )
+    edit = {"bundle_sku": "KIT-5", "name": "Pair", "components": "A, 2, 1"}
+    preview = client.post(reverse("bundle_edit", args=[bundle.pk]), edit)
+    assert preview.status_code == 200 and "Save these changes" in preview.content.decode()
+    bundle.refresh_from_db()
+    assert bundle.is_active is True, "the first Save only shows what would change"
+    version = preview.context["version"]
+    client.post(reverse("bundle_edit", args=[bundle.pk]), {**edit, "confirm": "yes", "version": version})
     bundle.refresh_from_db()
     assert bundle.is_active is False
     assert list(bundle.components.values_list("component_sku", "quantity")) == [("A", 2)]
+
+
+def _kit(sku="KIT-7"):
+    bundle = BundleMappingFactory(bundle_sku=sku, name="Trio")
+    BundleComponentFactory(bundle=bundle, component_sku="TEE", quantity=1, price_share=Decimal("0.5"))
+    BundleComponentFactory(bundle=bundle, component_sku="CAP", quantity=1, price_share=Decimal("0.3"))
+    BundleComponentFactory(bundle=bundle, component_sku="MUG", quantity=2, price_share=Decimal("0.2"))
+    return bundle
+
+
+def _components(bundle):
+    return sorted(bundle.components.values_list("component_sku", "quantity", "price_share"))
+
+
+def test_new_bundle_with_an_existing_sku_is_refused_with_a_link_to_edit_it(client_for_role):
+    bundle = _kit()
+    before = _components(bundle)
+    response = client_for_role(Role.OPERATIONS).post(
+        reverse("bundle_create"), {"bundle_sku": " KIT-7 ", "components": "OTHER, 1, 1", "is_active": "on"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "A bundle with SKU <code>KIT-7</code> already exists" in page
+    assert f'href="{reverse("bundle_edit", args=[bundle.pk])}"' in page
+    assert _components(bundle) == before, "the existing bundle's components are untouched"
+    assert BundleMapping.objects.count() == 1
+
+
+def test_creating_refuses_a_taken_sku_in_the_service_too():
+    bundle = _kit()
+    with pytest.raises(services.BundleExists) as refused:
+        services.bundle_mapping_create(bundle_sku="KIT-7", components=[services.ComponentSpec("X", 1, Decimal(1))])
+    assert refused.value.bundle == bundle
+    assert [c[0] for c in _components(bundle)] == ["CAP", "MUG", "TEE"]
+
+
+def test_editing_shows_each_component_added_removed_or_changed_before_saving(client_for_role):
+    bundle = _kit()
+    client = client_for_role(Role.OPERATIONS)
+    edit = {"bundle_sku": "KIT-7", "name": "Trio+", "is_active": "on",
+            "components": "TEE, 1, 0.5\nCAP, 3, 0.3\nSOCK, 1, 0.2"}
+    preview = client.post(reverse("bundle_edit", args=[bundle.pk]), edit)
+    page = preview.content.decode()
+    assert preview.status_code == 200
+    assert 'data-component="SOCK" data-change="added"' in page
+    assert 'data-component="MUG" data-change="removed"' in page
+    assert 'data-component="CAP" data-change="changed"' in page
+    assert 'data-component="TEE"' not in page, "an unchanged component is not listed"
+    assert 'data-field="name"' in page
+    assert [c[0] for c in _components(bundle)] == ["CAP", "MUG", "TEE"], "nothing saved before the confirmation"
+
+    done = client.post(reverse("bundle_edit", args=[bundle.pk]),
+                       {**edit, "confirm": "yes", "version": preview.context["version"]}, follow=True)
+    assert "1 component added, 1 component changed, 1 component removed, name changed" in done.content.decode()
+    assert _components(bundle) == [("CAP", 3, Decimal("0.3")), ("SOCK", 1, Decimal("0.2")), ("TEE", 1, Decimal("0.5"))]
+
+
+def test_a_confirmation_of_a_version_changed_meanwhile_shows_the_changes_again(client_for_role):
+    bundle = _kit()
+    client = client_for_role(Role.OPERATIONS)
+    edit = {"bundle_sku": "KIT-7", "name": "Trio", "is_active": "on", "components": "TEE, 1, 1"}
+    preview = client.post(reverse("bundle_edit", args=[bundle.pk]), edit)
+    services.bundle_mapping_update(bundle=bundle, name="Trio", components=[
+        services.ComponentSpec("TEE", 1, Decimal("0.5")), services.ComponentSpec("CAP", 1, Decimal("0.5"))])
+    again = client.post(reverse("bundle_edit", args=[bundle.pk]),
+                        {**edit, "confirm": "yes", "version": preview.context["version"]})
+    assert again.status_code == 200 and "data-stale" in again.content.decode()
+    assert [c[0] for c in _components(bundle)] == ["CAP", "TEE"], "not saved onto a version nobody previewed"
+
+
+def test_an_edit_that_changes_nothing_saves_nothing(client_for_role):
+    bundle = _kit()
+    versions = bundle.history.count()
+    response = client_for_role(Role.OPERATIONS).post(reverse("bundle_edit", args=[bundle.pk]), {
+        "bundle_sku": "KIT-7", "name": "Trio", "is_active": "on",
+        "components": "TEE, 1, 0.5\nCAP, 1, 0.3\nMUG, 2, 0.2"}, follow=True)
+    assert "Nothing to save" in response.content.decode()
+    assert bundle.history.count() == versions
 
 
 def test_bundle_form_rejects_unparseable_lines(client_for_role):

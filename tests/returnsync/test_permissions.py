@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from returnsync.choices import InboundStatus, JobStatus
+from returnsync.choices import JobStatus
 from returnsync.roles import NAVIGATION, Role
 from tests.factories import (
     BundleMappingFactory,
     ConnectionFactory,
-    InboundEventFactory,
+    DeadLetterFactory,
     MarketplaceReturnFactory,
     PortalReturnFactory,
     UserFactory,
@@ -123,8 +123,54 @@ def _loop_connection():  # no live test registered: the action answers at once
     return [ConnectionFactory(kind="loop").pk]
 
 
+def _bundle_version():  # the first version of a bundle changed since (restorable)
+    from returnsync import services
+    from returnsync.services import ComponentSpec
+
+    bundle = services.bundle_mapping_create(bundle_sku=f"KIT-P{BundleMappingFactory().pk}",
+                                            components=[ComponentSpec("A", 1, 1)])
+    services.bundle_mapping_update(bundle=bundle, components=[ComponentSpec("B", 1, 1)])
+    return [bundle.history.order_by("history_id").first().history_id]
+
+
+def _warehouse_version():
+    mapping = WarehouseMappingFactory()
+    return [mapping.history.get().history_id]
+
+
+def _connection_version():
+    return [ConnectionFactory(kind="loop").history.get().history_id]
+
+
+def _setting_version():
+    from exceptions_app.models import ExceptionTypeSetting
+
+    return [ExceptionTypeSetting.objects.create(type_code="refund_lag", sla_minutes=60).history.get().history_id]
+
+
+def _taken_sku():  # "New bundle" with this SKU is refused (400), never a replacement
+    BundleMappingFactory(bundle_sku="KIT-TAKEN")
+    return []
+
+
+def _edited_bundle_preview():
+    bundle = BundleMappingFactory(bundle_sku="KIT-EDIT")
+    return [bundle.pk]
+
+
 # (url name, method, make args, POST data, roles allowed, status for an allowed role)
 ACTIONS = [
+    ("inbound_detail", "get", lambda: [DeadLetterFactory().pk], {}, _ADMIN, 200),
+    ("bundle_history", "get", _bundle, {}, _BUNDLE_READERS, 200),
+    ("bundle_restore", "post", _bundle_version, {}, _ADMIN, 302),
+    ("bundle_create", "post", _taken_sku, {"bundle_sku": "KIT-TAKEN", "components": "A, 1, 1"}, _OPS, 400),
+    ("bundle_edit", "post", _edited_bundle_preview, {"bundle_sku": "KIT-EDIT", "components": "A, 1, 1"}, _OPS, 200),
+    ("warehouse_history", "get", _warehouse, {}, _OPS, 200),
+    ("warehouse_restore", "post", _warehouse_version, {}, _ADMIN, 302),
+    ("connection_history", "get", _loop_connection, {}, _ADMIN, 200),
+    ("connection_restore", "post", _connection_version, {}, _ADMIN, 302),
+    ("exception_setting_history", "get", lambda: ["refund_lag"], {}, _ADMIN, 200),
+    ("exception_setting_restore", "post", _setting_version, {}, _ADMIN, 302),
     ("return_lookup", "get", list, {}, _RETURN_READERS, 302),
     ("return_decide", "post", _return, {"kind": "approve"}, _CX, 302),
     ("return_reject_reasons", "get", _unreachable_return, {}, _CX, 200),
@@ -146,9 +192,11 @@ ACTIONS = [
     ("warehouse_delete", "post", _warehouse, {}, _OPS, 302),
     ("connection_detail", "get", _loop_connection, {}, _ADMIN, 200),
     ("connection_test", "post", _loop_connection, {}, _ADMIN, 302),
-    ("connection_toggle", "post", _loop_connection, {"field": "enabled", "value": "off"}, _ADMIN, 302),
+    ("connection_toggle", "post", _loop_connection, {"field": "enabled", "value": "off"}, _ADMIN, 200),
+    ("connection_toggle", "post", _loop_connection, {"field": "enabled", "value": "off", "confirm": "yes"},
+     _ADMIN, 302),
     ("connection_secrets", "post", _loop_connection, {"webhook_secret": "x"}, _ADMIN, 302),
-    ("inbound_retry", "post", lambda: [InboundEventFactory(status=InboundStatus.FAILED).pk], {}, _ADMIN, 302),
+    ("inbound_retry", "post", lambda: [DeadLetterFactory().pk], {}, _ADMIN, 302),
     ("writeback_retry", "post", lambda: [WriteBackFactory(status=JobStatus.DEAD).pk], {}, _ADMIN, 302),
 ]
 
@@ -173,14 +221,19 @@ def test_every_action_checks_the_role(client_for_role, url_name, method, make, d
         assert response.status_code == expected
 
 
-@pytest.mark.parametrize("url_name", ["bundle_delete", "connection_toggle", "inbound_retry"])
+@pytest.mark.parametrize("url_name", ["bundle_delete", "connection_toggle", "inbound_retry", "bundle_restore",
+                                      "connection_restore", "exception_setting_restore", "warehouse_restore"])
 def test_posts_without_a_csrf_token_are_refused(user_for_role, url_name):
     from django.test import Client
 
     args = {
         "bundle_delete": _bundle,
         "connection_toggle": _loop_connection,
-        "inbound_retry": lambda: [InboundEventFactory(status=InboundStatus.FAILED).pk],
+        "inbound_retry": lambda: [DeadLetterFactory().pk],
+        "bundle_restore": _bundle_version,
+        "connection_restore": _connection_version,
+        "exception_setting_restore": _setting_version,
+        "warehouse_restore": _warehouse_version,
     }[url_name]()
     client = Client(enforce_csrf_checks=True)
     client.force_login(user_for_role(Role.ADMIN))

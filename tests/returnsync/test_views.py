@@ -678,7 +678,8 @@ def test_every_csv_export_is_plain_text_with_the_on_screen_headers(admin, url_na
     page = admin.get(reverse(url_name))
     rows = csv_rows(admin.get(reverse(url_name), {"export": "csv"}))
     assert len(rows) == 2
-    on_screen = [str(column.header) for column in page.context["table"].columns]
+    # A column without a header holds buttons (Retry), not data: it is not exported.
+    on_screen = [str(column.header) for column in page.context["table"].columns if str(column.header)]
     assert set(on_screen) <= set(rows[0])
     text = "".join(rows[1])
     assert (
