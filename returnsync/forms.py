@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django import forms
 
 from returnsync.models import Connection
-from returnsync.services import ComponentSpec
+from returnsync.services import COMPONENT_QUANTITY_MAX, ComponentSpec
 
 
 class BundleMappingForm(forms.Form):
@@ -30,12 +31,20 @@ class BundleMappingForm(forms.Form):
             if len(parts) != 3:
                 raise forms.ValidationError(f"Line {number}: write SKU, quantity, price share.")
             try:
+                if len(parts[1]) > 12 or len(parts[2]) > 30:
+                    raise ValueError
                 quantity = int(parts[1])
                 share = Decimal(parts[2])
+                if not share.is_finite():
+                    raise ValueError
             except (ValueError, InvalidOperation):
                 raise forms.ValidationError(
                     f"Line {number}: quantity must be a whole number and price share a number."
                 ) from None
+            if not 1 <= quantity <= COMPONENT_QUANTITY_MAX:
+                raise forms.ValidationError(
+                    f"Line {number}: quantity must be from 1 to {COMPONENT_QUANTITY_MAX:,}."
+                )
             specs.append(ComponentSpec(parts[0], quantity, share))
         return specs
 
@@ -80,8 +89,23 @@ class WarehouseMappingForm(forms.Form):
     )
 
 
+def _nested_deeper(value, levels: int) -> bool:
+    """Does ``value`` nest lists/objects more than ``levels`` deep? (iterative: no recursion)"""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= levels:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 class ConnectionSecretsForm(forms.Form):
     """Write-only: fields start empty and an empty field keeps what is stored."""
+
+    MAX_CHARS = 64 * 1024
+    MAX_DEPTH = 4
 
     credentials = forms.CharField(
         required=False,
@@ -105,18 +129,43 @@ class ConnectionSecretsForm(forms.Form):
         text = self.cleaned_data["credentials"].strip()
         if not text:
             return {}
+        if len(text) > self.MAX_CHARS:
+            raise forms.ValidationError(f"Credentials are longer than {self.MAX_CHARS:,} characters.")
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
             raise forms.ValidationError("Credentials must be a JSON object.") from None
+        except RecursionError:
+            raise forms.ValidationError("Credentials must be a flat JSON object of keys and values.") from None
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise forms.ValidationError("Credentials must be a JSON object.")
+        if any(_nested_deeper(v, self.MAX_DEPTH - 1) for v in value.values()):
+            raise forms.ValidationError(
+                f"Credentials must be a flat JSON object (values nested at most {self.MAX_DEPTH} levels)."
+            )
         return value
 
 
+# The reconciliation reads whole days either side of the chosen dates: a date at the edge of
+# what Python's ``date`` holds (0001-01-01, 9999-12-31) would overflow. No statement is older
+# than TikTok Shop or later than this century.
+REPORT_FIRST_DAY = date(2000, 1, 1)
+REPORT_LAST_DAY = date(2100, 12, 31)
+
+
+def _report_date_validate(value: date | None) -> None:
+    if value is not None and not REPORT_FIRST_DAY <= value <= REPORT_LAST_DAY:
+        raise forms.ValidationError(
+            f"Choose a date from {REPORT_FIRST_DAY:%Y-%m-%d} to {REPORT_LAST_DAY:%Y-%m-%d} "
+            f"(got {value:%Y-%m-%d})."
+        )
+
+
 class ReconciliationForm(forms.Form):
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            validators=[_report_date_validate])
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            validators=[_report_date_validate])
     connection = forms.ModelChoiceField(
         queryset=Connection.objects.exclude(kind="tiktok_shop").order_by("kind", "name"),
         required=False,

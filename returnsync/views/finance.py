@@ -41,6 +41,10 @@ class FinanceView(RoleRequiredMixin, TemplateView):
         report = selectors.reconciliation_report(
             since=since, until=until, connection_id=connection.pk if connection else None
         )
+        if request.GET.get("export") == "csv" and form.is_bound and not form.is_valid():
+            # An export must be of the period asked for, or say why not (never another period).
+            return HttpResponse(" ".join(e for errors in form.errors.values() for e in errors),
+                                status=400, content_type="text/plain; charset=utf-8")
         if request.GET.get("export") == "csv":
             return stream_csv(self.csv_rows(report), f"reconciliation-{since}-{until}.csv")
         if not form.is_bound:  # show the period the report covers
