@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
@@ -698,3 +699,50 @@ def api_calls_recent(*, connection_id: int | None = None, limit: int = 20) -> Qu
     if connection_id:
         rows = rows.filter(connection_id=connection_id)
     return rows[:limit]
+
+
+# --- A connection's settings as its connector describes them -------------------------------
+
+
+@dataclass(frozen=True)
+class OptionRow:
+    name: str
+    default: Any
+    value: Any
+    is_set: bool
+    help: str
+
+
+def connection_options(*, connection: Connection) -> list[OptionRow]:
+    """Every option the connector documents (``Connector.options``): its default, the value
+    in ``Connection.options`` if set, and what it means; then any stored key it does not
+    document (shown so nothing is hidden)."""
+    from returnsync import registry
+
+    found = registry.connector_or_none(connection.kind)
+    stored = connection.options or {}
+    rows = [OptionRow(spec.name, spec.default, stored.get(spec.name, spec.default), spec.name in stored, spec.help)
+            for spec in (found.options if found else ())]
+    documented = {row.name for row in rows}
+    rows += [OptionRow(name, None, value, True, "Not an option this connector documents: ignored.")
+             for name, value in sorted(stored.items()) if name not in documented]
+    return rows
+
+
+def connection_credentials(*, connection: Connection) -> list[tuple[Any, bool]]:
+    """The connector's credential fields, each with whether a value is stored (never the value)."""
+    from returnsync import registry
+
+    found = registry.connector_or_none(connection.kind)
+    stored = connection.credentials or {}
+    return [(spec, bool(stored.get(spec.name))) for spec in (found.credential_fields if found else ())]
+
+
+def connection_first_poll(*, connection: Connection):
+    """The connection's first poll that said how far back it read (``counts["note"]``), or None."""
+    from returnsync.models import SyncRun
+
+    for run in (SyncRun.objects.filter(connection=connection, job__endswith="_poll", counts__has_key="note")
+                .order_by("queued_at", "id")[:1]):
+        return run
+    return None

@@ -50,6 +50,8 @@ def connector(*, sandbox: bool) -> Connector:
             OptionSpec("shop_id", "", "Which authorized shop to use when there are several."),
             OptionSpec("retry_codes", [], "Extra TikTok error codes to treat as retryable."),
             OptionSpec("initial_lookback_days", 30, "How far back the first poll reads returns."),
+            OptionSpec("webhook_max_age_hours", webhooks.MAX_AGE_HOURS,
+                       "A signed webhook whose timestamp is older than this is refused (TikTok retries for ~16 h)."),
         ),
         client=_client,
         webhook=webhooks.WEBHOOK,

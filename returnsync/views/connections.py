@@ -53,6 +53,9 @@ class ConnectionDetailView(ConnectionMixin, TemplateView):
             recent_calls=list(
                 selectors.api_calls_recent(connection_id=connection.pk, limit=RECENT_CALLS)
             ),
+            options=selectors.connection_options(connection=connection),
+            credential_fields=selectors.connection_credentials(connection=connection),
+            first_poll=selectors.connection_first_poll(connection=connection),
         )
         context.setdefault("secrets_form", ConnectionSecretsForm())
         return context
