@@ -65,6 +65,9 @@ FAULT_KEYS = {
     # Targeted faults (the fault scenario, connectors.sandbox_faults):
     "ignore_decisions": [],      # return ids: seller decisions answer success but TikTok records nothing
     "unavailable_skus": [],      # sku ids: inventory search/update for them answer HTTP 503
+    # "sku" or "sku@warehouse": left out of inventory search answers (a SKU TikTok does not
+    # return, a warehouse missing after a shape change); updates still work.
+    "hidden_inventory": [],
 }
 
 

@@ -279,7 +279,10 @@ def inventory_search(request, app, shop, **kw):
     _unavailable(app, sku_ids or [])
     qs = SandboxInventory.objects.filter(shop=shop)
     qs = qs.filter(sku_id__in=sku_ids) if sku_ids else qs.filter(product_id__in=product_ids)
-    return {"inventory": _inventory_payload(qs.order_by("product_id", "sku_id", "warehouse_id"))}
+    hidden = set(map(str, (app.faults or {}).get("hidden_inventory") or []))
+    rows = [r for r in qs.order_by("product_id", "sku_id", "warehouse_id")
+            if r.sku_id not in hidden and f"{r.sku_id}@{r.warehouse_id}" not in hidden]
+    return {"inventory": _inventory_payload(rows)}
 
 
 def inventory_update(request, app, shop, *, product_id, **kw):
