@@ -153,9 +153,16 @@ def exception_release(*, exception_id: int, user: AbstractBaseUser) -> Exception
 
 
 def exception_reassign(*, exception_id: int, user: AbstractBaseUser, to_user: AbstractBaseUser | None) -> ExceptionCase:
-    """Hand an active exception to someone else holding the owning role."""
+    """Hand an active exception to someone else holding the owning role. An open case may be
+    assigned by anyone of that role; a claimed one is handed on only by its assignee or an
+    admin (nobody takes over a colleague's claim). The role is checked first, so a person
+    who may not act on the case learns nothing about it."""
     case = _get_for_actor(exception_id=exception_id, user=user)
     _ensure_active(case)
+    held_by_other = case.assignee_id is not None and case.assignee_id != user.pk
+    if held_by_other and not _is_admin(user):
+        raise ExceptionActionError(f"Exception {case.pk} is claimed by {_name(case.assignee)}; only they or an "
+                                   f"admin may hand it on.")
     if to_user is None or not to_user.is_active or not exception_may_act(exception=case, user=to_user):
         raise ExceptionActionError(f"{_name(to_user)} does not hold the {Role(case.owner_role).label} role.")
     previous, previous_status = case.assignee, case.status
