@@ -6,6 +6,7 @@ from django import forms
 
 from exceptions_app.choices import ResolutionCode
 from exceptions_app.rules import Rule
+from exceptions_app.rules.base import threshold_limits
 from exceptions_app.selectors import duration_text
 
 
@@ -75,9 +76,10 @@ class TypeSettingForm(forms.Form):
         initial.update({f"t_{name}": value for name, value in rule.settings_thresholds.items()})
         super().__init__(*args, initial=initial, prefix=rule.code, **kwargs)
         for name, default in rule.thresholds.items():
+            low, high = threshold_limits(rule, name)
             self.fields[f"t_{name}"] = forms.CharField(
-                label=name, required=False, max_length=50,
-                help_text=f"{rule.threshold_help.get(name, '')} Default: {default}.".strip(),
+                label=name, required=False, max_length=30,
+                help_text=f"{rule.threshold_help.get(name, '')} Default: {default}; {low} to {high}.".strip(),
             )
 
     def default_sla_text(self) -> str:

@@ -120,3 +120,14 @@ def return_detail_context(*, request, marketplace_return) -> dict:
 def finance_context(*, request) -> dict:
     tasks = finance_tasks()
     return {**_links(), "tasks": list(tasks[:TASKS_LISTED]), "tasks_count": tasks.count()}
+
+
+def sync_health_context(*, request) -> dict:
+    """Detection rules whose last pass failed (they find nothing until fixed)."""
+    from exceptions_app.selectors import rule_failures
+    from exceptions_app.rules import REGISTRY
+
+    failures = rule_failures()
+    return {"rule_failures": [(REGISTRY[code].title if code in REGISTRY else code, failure)
+                              for code, failure in sorted(failures.items())],
+            "runbook_url": reverse("runbook")}

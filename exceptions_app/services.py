@@ -26,6 +26,7 @@ from django.utils import timezone
 from exceptions_app.choices import ActivityVerb, ExceptionStatus, ResolutionCode
 from exceptions_app.models import ExceptionActivity, ExceptionCase, ExceptionTypeSetting
 from exceptions_app.rules import REGISTRY
+from exceptions_app.rules.base import threshold_limits
 from returnsync.roles import Role, has_any_role
 from returnsync.services import NotRetryable, inbound_event_retry, write_back_retry
 
@@ -311,10 +312,28 @@ def exception_bulk_resolve(*, exception_ids: Iterable[int], user: AbstractBaseUs
 # --- Settings --------------------------------------------------------------------------------
 
 
-def _coerce_threshold(name: str, default: Any, value: Any) -> Any:
-    """A threshold value of the same type as its default in code."""
+SLA_MAX_MINUTES = 60 * 24 * 90  # 90 days: longer is no service level
+
+
+def _coerce_threshold(name: str, default: Any, value: Any, bounds: tuple[Any, Any] | None = None) -> Any:
+    """A threshold value of the same type as its default in code, within ``bounds``."""
     if isinstance(value, str):
         value = value.strip()
+    coerced = _coerce_type(name, default, value)
+    if bounds is not None and not isinstance(coerced, bool):
+        low, high = bounds
+        try:
+            number = Decimal(str(coerced))
+        except InvalidOperation:
+            return coerced  # a text threshold
+        if not Decimal(str(low)) <= number <= Decimal(str(high)):
+            raise ExceptionActionError(f"{name}: {str(value)[:30]!r} is out of range: choose from {low} to {high}.")
+    return coerced
+
+
+def _coerce_type(name: str, default: Any, value: Any) -> Any:
+    if isinstance(value, str) and len(value) > 30:
+        raise ExceptionActionError(f"{name}: {value[:30]!r}… is not a valid value (too long).")
     try:
         if isinstance(default, bool):
             if isinstance(value, bool):
@@ -360,13 +379,15 @@ def exception_settings_update(*, type_code: str, user: AbstractBaseUser, sla_min
     rule = REGISTRY[type_code]
     if sla_minutes is not None and int(sla_minutes) <= 0:
         raise ExceptionActionError("The SLA must be at least one minute.")
+    if sla_minutes is not None and int(sla_minutes) > SLA_MAX_MINUTES:
+        raise ExceptionActionError(f"The SLA can be at most {SLA_MAX_MINUTES:,} minutes (90 days).")
     clean = {}
     for name, value in (thresholds or {}).items():
         if name not in rule.thresholds:
             raise ExceptionActionError(f"{rule.code} has no threshold {name!r}.")
         if value in (None, ""):
             continue  # back to the default
-        coerced = _coerce_threshold(name, rule.thresholds[name], value)
+        coerced = _coerce_threshold(name, rule.thresholds[name], value, threshold_limits(rule, name))
         if coerced != rule.thresholds[name]:
             clean[name] = coerced
     default_minutes = int(rule.sla.total_seconds() // 60)

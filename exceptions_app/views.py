@@ -263,6 +263,9 @@ class ExceptionSettingsView(RoleRequiredMixin, TemplateView):
             bound if bound is not None and bound.rule.code == rule.code else forms.TypeSettingForm(rule=rule)
             for rule in rules(include_disabled=True)
         ]
+        failures = selectors.rule_failures()
+        for form in context["forms"]:
+            form.failure = failures.get(form.rule.code)
         return context
 
     def post(self, request: HttpRequest) -> HttpResponse:

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import TemplateView, View
 
-from returnsync import selectors, services
+from returnsync import registry, selectors, services
 from returnsync.forms import ConnectionSecretsForm
 from returnsync.models import Connection, InboundEvent, WriteBack
 from returnsync.services import NotRetryable, inbound_event_retry, write_back_retry
@@ -122,6 +122,7 @@ class SyncHealthView(RoleRequiredMixin, TemplateView):
             dead_letters=list(selectors.dead_letters()),
             failed_write_backs=list(selectors.write_backs_failed()),
             recent_calls=list(selectors.api_calls_recent(limit=RECENT_CALLS)),
+            **registry.page_context("sync_health", request=self.request),
         )
         return context
 
