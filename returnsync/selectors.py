@@ -76,7 +76,19 @@ def return_search_q(value: str) -> Q:
         | Q(tracking_number__iexact=value)
         | Q(order__buyer_postal_code=value)
         | Q(pk__in=portal_hits)
+        | (Q(combined_return_id=value) & ~Q(combined_return_id=""))
     )
+
+
+def combined_returns(*, marketplace_return: MarketplaceReturn) -> list[MarketplaceReturn]:
+    """Every TikTok return shipped together with this one (TikTok's ``combined_return_id``,
+    same connection), this one included, or [] when it is not a combined return."""
+    combined = marketplace_return.combined_return_id
+    if not combined:
+        return []
+    return list(MarketplaceReturn.objects.filter(connection_id=marketplace_return.connection_id,
+                                                 combined_return_id=combined)
+                .exclude(combined_return_id="").select_related("order").order_by("return_id"))
 
 
 def return_get(*, pk: int) -> MarketplaceReturn:
