@@ -166,7 +166,11 @@ def poll_enqueue(*, connection: Connection) -> SyncRun:
     spec = registry.connector(connection.kind).poll
     run = SyncRun.objects.create(connection=connection, job=job_name(connection, "poll"), stream=spec.stream)
     slug = registry.connector(connection.kind).slug
-    transaction.on_commit(lambda: async_task(POLL_TASK, connection.pk, run.pk, task_name=f"{slug}-poll-{run.pk}"))
+    def send() -> None:
+        with transaction.atomic():  # see connectors.webhooks.inbound_event_enqueue
+            async_task(POLL_TASK, connection.pk, run.pk, task_name=f"{slug}-poll-{run.pk}")
+
+    transaction.on_commit(send)
     return run
 
 
