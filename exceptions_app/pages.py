@@ -124,8 +124,8 @@ def finance_context(*, request) -> dict:
 
 def sync_health_context(*, request) -> dict:
     """Detection rules whose last pass failed (they find nothing until fixed)."""
-    from exceptions_app.selectors import rule_failures
     from exceptions_app.rules import REGISTRY
+    from exceptions_app.selectors import rule_failures
 
     failures = rule_failures()
     return {"rule_failures": [(REGISTRY[code].title if code in REGISTRY else code, failure)

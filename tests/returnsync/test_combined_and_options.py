@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from connectors.polling import poll_run
 from connectors.tiktok_shop.client import TikTokClient
