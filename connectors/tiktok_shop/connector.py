@@ -50,6 +50,7 @@ def connector(*, sandbox: bool) -> Connector:
             OptionSpec("shop_id", "", "Which authorized shop to use when there are several."),
             OptionSpec("retry_codes", [], "Extra TikTok error codes to treat as retryable."),
             OptionSpec("initial_lookback_days", 30, "How far back the first poll reads returns."),
+            OptionSpec("read_timeout_seconds", 30, "How long a call waits for TikTok's answer before it is retried."),
             OptionSpec("webhook_max_age_hours", webhooks.MAX_AGE_HOURS,
                        "A signed webhook whose timestamp is older than this is refused (TikTok retries for ~16 h)."),
         ),

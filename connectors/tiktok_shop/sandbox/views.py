@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 
 from django.contrib.auth.decorators import login_not_required
@@ -370,6 +371,9 @@ def open_api(request, api_path: str):
             status, code, message = fault
             return envelope(code=code, message=message, http_status=status)
         result = handler(request, app, shop, **kwargs)
+        delay = api.answer_delay(app)
+        if delay:
+            time.sleep(delay)  # applied; the answer comes too late for a short read timeout
     except ApiError as exc:
         return envelope(code=exc.code, message=exc.message, http_status=exc.http_status)
     if isinstance(result, tuple):  # a stored (replayable) answer
