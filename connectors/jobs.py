@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -30,8 +31,10 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
-# A job left ``running`` longer than this (its worker died) may be claimed again.
-RUNNING_LEASE = timedelta(minutes=10)
+# A job left ``running`` longer than this (its worker died) may be claimed again; longer
+# than django-q's job timeout, so a live job is never run twice (``JOB_LEASE_SECONDS``).
+RUNNING_LEASE = timedelta(seconds=max(int(getattr(settings, "JOB_LEASE_SECONDS", 600)),
+                                      int(settings.Q_CLUSTER.get("timeout", 60)) + 30))
 RUN_TASK = "connectors.tasks.write_back_run_task"
 DUE_BATCH = 500
 

@@ -275,7 +275,12 @@ def inbound_event_process(*, event_id: int, client=None) -> InboundEvent:
     return event
 
 
-def inbound_events_requeue(*, older_than_seconds: int = 300, max_attempts: int = 5) -> int:
+# How long a stored event may wait for its processing before the sweep queues it again (a
+# worker killed mid-task, a task lost with its broker): ``INBOUND_REQUEUE_AFTER_SECONDS``.
+REQUEUE_AFTER_SECONDS = int(getattr(settings, "INBOUND_REQUEUE_AFTER_SECONDS", 300))
+
+
+def inbound_events_requeue(*, older_than_seconds: int = REQUEUE_AFTER_SECONDS, max_attempts: int = 5) -> int:
     """Re-enqueue stored events that never got processed (the enqueue failed, or a worker
     died) and dead letters with attempts left; never a malformed body (schedule this every
     few minutes)."""

@@ -237,6 +237,12 @@ Q_CLUSTER = {
     # One schedule owner: with several clusters, set Q_SCHEDULER=0 on all but one.
     "scheduler": env_bool("Q_SCHEDULER", True),
 }
+# A task a killed worker had taken is lost with it (the Redis broker has no acknowledgement):
+# the sweeps find what it left behind. A stored webhook not processed after this long is
+# queued again; a write-back or stock update left "running" is claimable again after the
+# lease (always longer than the job timeout above).
+INBOUND_REQUEUE_AFTER_SECONDS = int(os.environ.get("INBOUND_REQUEUE_AFTER_SECONDS", "300"))
+JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "600"))
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
