@@ -50,7 +50,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -445,7 +445,11 @@ def run(mode: str, out: Path) -> None:
 def snapshot(tiktok, zigzag) -> dict:
     """The state both runs must agree on, keyed by ids both runs share (TikTok's, which the
     scenario derives from the seed); ZigZag's own ids and label numbers are random per run."""
-    from connectors.tiktok_shop.sandbox.models import SandboxInventory, SandboxReturn, SandboxWebhook
+    from connectors.tiktok_shop.sandbox.models import (
+        SandboxInventory,
+        SandboxReturn,
+        SandboxWebhook,
+    )
     from connectors.zigzag.sandbox.models import ZigZagWebhook
     from exceptions_app.models import ExceptionCase
     from returnsync.choices import InboundStatus

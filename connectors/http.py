@@ -236,6 +236,15 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return text[:2000]
 
 
+def json_object(response: requests.Response) -> dict:
+    """The body as a JSON object ({} when it is not one: an HTML error page, a bare string)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def retry_after_seconds(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:

@@ -20,7 +20,7 @@ Ids derive from (seed, mode, n): injecting the same again finds what is there
 |---|---|
 | portal_bypass | a TikTok return already delivered to the warehouse on TikTok's own label before we ever saw it: past the mirror's stages, so no portal record (older than the grace) |
 | orphan_portal_return | a ZigZag return whose order number TikTok does not know, opened 3 h ago |
-| status_drift | ZigZag scanned the parcel 6 h ago; TikTok answers our "received package" call with success but records nothing (fault ``ignore_decisions``) |
+| status_drift | ZigZag scanned and graded the parcel sellable 6 h ago, so the refund gate releases it; TikTok answers our "received package" call with success but records nothing (fault ``ignore_decisions``) |
 | tracking_mismatch | TikTok carries its own return tracking number, ZigZag the label the mirror created |
 | refund_mismatch | ZigZag authorises a refund 5.00 below the item's price; TikTok's figure includes tax |
 | partial_refund | one of two items never arrives (short scan), or the only item is graded damaged |
@@ -29,6 +29,7 @@ Ids derive from (seed, mode, n): injecting the same again finds what is there
 | restock_latency | graded sellable 6 h ago; TikTok's inventory API answers 503 for that SKU (fault ``unavailable_skus``) |
 | refund_outside_portal | TikTok refunds while the ZigZag return is still waiting for the parcel |
 | approval_deadline | a refund request left unanswered for 40 h (TikTok's deadline is 48 h) |
+| release_deadline | a parcel delivered on TikTok 40 h ago and scanned at ZigZag, never inspected: TikTok approves the full refund by itself in 8 h |
 | sync_failure | TikTok refuses the "received package" call (it never saw the parcel ship): dead write-back; or ZigZag sends a webhook naming no return: dead letter |
 
 Clean returns (``inject_clean``) go through the same sandboxes without a fault: labelled,
@@ -251,13 +252,17 @@ def inject_orphan_portal_return(sc: Scenario, n: int) -> Injected:
 def inject_status_drift(sc: Scenario, n: int) -> Injected:
     mode = "status_drift"
     entry = _tiktok_entry(
-        sc, mode, n, expect="portal_return", note="scanned 6 h ago; TikTok ignores the received-package call")
+        sc, mode, n, expect="portal_return",
+        note="scanned and graded sellable 6 h ago (the refund gate releases it); TikTok ignores the received-package "
+             "call")
     if not entry.created:
         return entry
     return_id = entry.return_id
     tiktok_api.add_faults(sc.app, ignore_decisions=[return_id])
-    _, _, zz = _linked(sc, mode, n, [_sku(sc, mode, n)], ago=2 * DAY)
+    item = _sku(sc, mode, n)
+    _, _, zz = _linked(sc, mode, n, [item], ago=2 * DAY)
     _received(sc, zz, return_id, ago=6 * HOUR)
+    zigzag_api.grade(sc.account, zz.return_id, grades={item["seller_sku"]: "SELLABLE"}, at=sc.at(6 * HOUR - MINUTE))
     return entry
 
 
@@ -388,6 +393,18 @@ def inject_approval_deadline(sc: Scenario, n: int) -> Injected:
     return entry
 
 
+def inject_release_deadline(sc: Scenario, n: int) -> Injected:
+    mode = "release_deadline"
+    entry = _tiktok_entry(
+        sc, mode, n, expect="portal_return",
+        note="delivered on TikTok 40 h ago and scanned, never inspected: TikTok refunds in full by itself in 8 h")
+    if not entry.created:
+        return entry
+    _, _, zz = _linked(sc, mode, n, [_sku(sc, mode, n)], ago=3 * DAY)
+    _received(sc, zz, entry.return_id, ago=40 * HOUR)
+    return entry
+
+
 def inject_sync_failure(sc: Scenario, n: int) -> Injected:
     """A ZigZag webhook we cannot process: a dead letter. (A write-back that fails for good
     is raised by the rule owning its consequence: portal_bypass, status_drift,
@@ -420,6 +437,7 @@ INJECTORS: dict[str, Callable[[Scenario, int], Injected]] = {
     "restock_latency": inject_restock_latency,
     "refund_outside_portal": inject_refund_outside_portal,
     "approval_deadline": inject_approval_deadline,
+    "release_deadline": inject_release_deadline,
     "sync_failure": inject_sync_failure,
 }
 MODES = tuple(INJECTORS)

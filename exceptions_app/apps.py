@@ -21,3 +21,4 @@ class ExceptionsConfig(AppConfig):
         registry.page_context_register("return_detail", pages.return_detail_context)
         registry.page_context_register("finance", pages.finance_context)
         registry.page_context_register("sync_health", pages.sync_health_context)
+        registry.tolerance_provider_register(tasks.refund_tolerance)

@@ -49,6 +49,7 @@ class ActivityVerb(models.TextChoices):
     DISMISSED = "dismissed", "Dismissed"
     AUTO_RESOLVED = "auto_resolved", "Auto-resolved"
     RETRIED = "retried", "Retried failed step"
+    OFFERED = "offered", "Offered a partial refund"
     BREACHED = "breached", "SLA breached"
     NOTIFIED = "notified", "Notified"
     COMMENTED = "commented", "Commented"
@@ -57,6 +58,8 @@ class ActivityVerb(models.TextChoices):
 class ResolutionCode(models.TextChoices):
     FIXED_IN_SOURCE = "fixed_in_source", "Fixed in the source system"
     REFUNDED_MANUALLY = "refunded_manually", "Refunded by hand in Seller Center"
+    REFUND_REJECTED = "refund_rejected", "Refund rejected in Seller Center (nothing due)"
+    RECOVERY_STARTED = "recovery_started", "Recovery of an over-refund started"
     RESTOCKED_MANUALLY = "restocked_manually", "Restocked by hand"
     LINKED_MANUALLY = "linked_manually", "Linked the records by hand"
     RETRIED = "retried", "Retried successfully"

@@ -28,6 +28,9 @@ class ResolveForm(_ActionForm):
     resolved_amount = forms.DecimalField(
         label="Amount actually refunded", required=False, min_value=0, max_digits=12, decimal_places=2
     )
+    confirm_over = forms.BooleanField(
+        label="Record it although it is more than what remains to refund", required=False,
+    )
 
 
 class DismissForm(_ActionForm):

@@ -18,7 +18,6 @@ from returnsync.roles import Role, user_roles
 
 EXCEPTIONS_LISTED = 10
 CHART_DAYS = 14
-TASKS_LISTED = 50
 FINANCE_TASK_TYPES: tuple[str, ...] = ("partial_refund", "refund_mismatch")
 
 
@@ -117,9 +116,10 @@ def return_detail_context(*, request, marketplace_return) -> dict:
     return {**_links(), "exceptions": list(return_exceptions(marketplace_return=marketplace_return))}
 
 
-def finance_context(*, request) -> dict:
-    tasks = finance_tasks()
-    return {**_links(), "tasks": list(tasks[:TASKS_LISTED]), "tasks_count": tasks.count()}
+def finance_context(*, request, portal_return_ids=()) -> dict:
+    """The open finance cases of the money tasks the page lists (portal return → case)."""
+    cases = finance_tasks().filter(portal_return_id__in=list(portal_return_ids))
+    return {**_links(), "exception_for": {case.portal_return_id: case for case in cases}}
 
 
 def sync_health_context(*, request) -> dict:

@@ -206,9 +206,10 @@ def _close(*, exception_id: int, user: AbstractBaseUser, to_status: str, verb: s
 
 
 def exception_resolve(*, exception_id: int, user: AbstractBaseUser, code: str, note: str,
-                      resolved_amount: Decimal | None = None) -> ExceptionCase:
-    """Close an exception as handled, with a resolution code and a note. Partial refunds
-    also record the amount actually refunded."""
+                      resolved_amount: Decimal | None = None, confirm_over: bool = False) -> ExceptionCase:
+    """Close an exception as handled, with a resolution code and a note. A partial refund
+    refunded by hand records the amount actually refunded; an amount above what remains to
+    refund (TikTok may have paid part already) is recorded only when ``confirm_over``."""
     if code not in ResolutionCode.values:
         raise ExceptionActionError("Choose a resolution code.")
     note = (note or "").strip()
@@ -221,11 +222,66 @@ def exception_resolve(*, exception_id: int, user: AbstractBaseUser, code: str, n
             raise ExceptionActionError("The refunded amount must be a number.") from None
         if resolved_amount < 0:
             raise ExceptionActionError("The refunded amount cannot be negative.")
-    type_code = ExceptionCase.objects.filter(pk=exception_id).values_list("type_code", flat=True).first()
-    if type_code in AMOUNT_REQUIRED_TYPES and resolved_amount is None:
-        raise ExceptionActionError("Enter the amount actually refunded in Seller Center.")
+    case = ExceptionCase.objects.filter(pk=exception_id).only(
+        "type_code", "evidence", "currency", "order_ref", "subject_key").first()
+    rule_class = REGISTRY.get(case.type_code) if case is not None else None
+    if rule_class is not None and rule_class.closes_only_when_cleared:
+        from exceptions_app.rules import rule_for
+
+        if rule_for(case.type_code).still_holds(case=case, now=timezone.now()) is not None:
+            raise ExceptionActionError(f"Not resolved: {rule_class.still_holds_message}")
+    if case is not None and case.type_code in AMOUNT_REQUIRED_TYPES:
+        if code == ResolutionCode.REFUNDED_MANUALLY and resolved_amount is None:
+            raise ExceptionActionError("Enter the amount actually refunded in Seller Center.")
+        remaining = _remaining(case)
+        if resolved_amount is not None and remaining is not None and resolved_amount > remaining \
+                and code == ResolutionCode.REFUNDED_MANUALLY and not confirm_over:
+            raise ExceptionActionError(
+                f"{resolved_amount} {case.currency} is more than the {remaining} {case.currency} that remains to "
+                f"refund: paying it would refund the buyer twice. Tick \"record it although it is more\" only if "
+                f"that much really went out.")
     return _close(exception_id=exception_id, user=user, to_status=ExceptionStatus.RESOLVED,
                   verb=ActivityVerb.RESOLVED, code=code, note=note, resolved_amount=resolved_amount)
+
+
+def _remaining(case: ExceptionCase) -> Decimal | None:
+    """What remains to refund on a partial-refund case, as its last detection computed it."""
+    computed = (case.evidence or {}).get("computed") if isinstance(case.evidence, dict) else None
+    try:
+        return Decimal(str(computed["remaining"])) if computed and computed.get("remaining") is not None else None
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+
+
+def exception_offer_partial_refund(*, exception_id: int, user: AbstractBaseUser) -> ExceptionCase:
+    """Offer the buyer what remains to refund as TikTok's partial refund (the buyer keeps the
+    item and must accept). Only the owning role, on a case that is not someone else's, where
+    the marketplace takes offers now and the amount is inside its caps; the same offer twice
+    is one (its key carries the amount)."""
+    from returnsync import refund_gate, registry
+
+    case = _get_for_actor(exception_id=exception_id, user=user)
+    _ensure_active(case)
+    if case.assignee_id is not None and case.assignee_id != user.pk and not _is_admin(user):
+        raise ExceptionActionError(f"Exception {case.pk} is claimed by {_name(case.assignee)}.")
+    portal = case.portal_return
+    if case.type_code != "partial_refund" or portal is None or portal.marketplace_return_id is None:
+        raise ExceptionActionError("Only a partial refund on a linked TikTok return can be offered.")
+    settlement = refund_gate.settlement_for(portal_return=portal)
+    if settlement is None or settlement.action != refund_gate.REFUND or settlement.remaining <= 0:
+        raise ExceptionActionError(f"Nothing to offer: {settlement.describe() if settlement else 'not partial'}.")
+    mreturn = portal.marketplace_return
+    ops = registry.marketplace_for(mreturn.connection)
+    refusal = ops.partial_refund_offer_refusal(marketplace_return=mreturn, amount=settlement.remaining)
+    if refusal:
+        raise ExceptionActionError(refusal)
+    with transaction.atomic():
+        write_back = ops.partial_refund_offer(marketplace_return=mreturn, amount=settlement.remaining,
+                                              currency=settlement.currency, actor=user)
+        _activity(case, verb=ActivityVerb.OFFERED, user=user, from_status=case.status, to_status=case.status,
+                  note=f"Offered {settlement.remaining} {settlement.currency} as a partial refund on TikTok.",
+                  data={"amount": str(settlement.remaining), "write_back_id": write_back.pk})
+    return case
 
 
 def exception_dismiss(*, exception_id: int, user: AbstractBaseUser, reason: str) -> ExceptionCase:

@@ -114,3 +114,12 @@ def schedules_ensure() -> None:
         name="exceptions: full detection pass",
         defaults={"func": FULL_TASK, "schedule_type": Schedule.MINUTES, "minutes": 5, "repeats": -1},
     )
+
+
+def refund_tolerance() -> tuple[str, str]:
+    """The refund-mismatch tolerance an admin set (exception settings): the refund gate
+    judges with the same numbers as the rule (``returnsync.registry.money_tolerance``)."""
+    from exceptions_app.rules import rule_for
+
+    rule = rule_for("refund_mismatch")
+    return str(rule.threshold("tolerance_amount")), str(rule.threshold("tolerance_percent"))

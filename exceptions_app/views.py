@@ -67,6 +67,10 @@ class ExceptionListView(FilteredTableView):
         return context
 
 
+# Cases about a TikTok request awaiting the seller: the page carries the request card (approve/reject).
+REQUEST_DECISION_TYPES = frozenset({"approval_deadline"})
+
+
 class ExceptionDetailView(RoleRequiredMixin, TemplateView):
     nav_name = "exception_list"
     template_name = "exceptions/detail.html"
@@ -92,8 +96,33 @@ class ExceptionDetailView(RoleRequiredMixin, TemplateView):
             timeline=list(return_timeline(marketplace_return=case.marketplace_return))
             if case.marketplace_return_id else [],
         )
+        if case.type_code in REQUEST_DECISION_TYPES and case.marketplace_return_id:
+            from returnsync.views.returns import decision_context
+
+            context.update(decision_context(self.request, case.marketplace_return), request_card=True)
         context.update(panel_context(self.request, case))
         return context
+
+
+def money_context(case: ExceptionCase) -> dict[str, Any]:
+    """A partial-refund case's money, live: what is due, what TikTok refunded, what to do,
+    TikTok's own deadline, and whether it would take the rest as a partial-refund offer."""
+    from returnsync import refund_gate, registry
+
+    portal = case.portal_return if case.type_code == "partial_refund" else None
+    settlement = refund_gate.settlement_for(portal_return=portal) if portal is not None else None
+    if settlement is None:
+        return {}
+    mreturn = portal.marketplace_return
+    offer_refusal = "Not linked to a TikTok return."
+    if mreturn is not None and settlement.action == refund_gate.REFUND:
+        offer_refusal = registry.marketplace_for(mreturn.connection).partial_refund_offer_refusal(
+            marketplace_return=mreturn, amount=settlement.remaining)
+    elif settlement.action != refund_gate.REFUND:
+        offer_refusal = "Nothing remains to refund."
+    return {"settlement": settlement, "settlement_text": settlement.describe(), "tiktok": mreturn,
+            "offer_refusal": offer_refusal,
+            "tiktok_deadline": refund_gate.marketplace_deadline(mreturn)}
 
 
 def panel_context(request: HttpRequest, case: ExceptionCase, **forms_: Any) -> dict[str, Any]:
@@ -102,6 +131,7 @@ def panel_context(request: HttpRequest, case: ExceptionCase, **forms_: Any) -> d
     if case.type_code in services.AMOUNT_REQUIRED_TYPES and case.amount is not None:
         resolve_initial["resolved_amount"] = case.amount
     return {
+        **money_context(case),
         "case": case,
         "may_act": may_act,
         "is_admin": Role.ADMIN in user_roles(request.user),
@@ -116,11 +146,12 @@ def panel_context(request: HttpRequest, case: ExceptionCase, **forms_: Any) -> d
 
 
 class ExceptionActionView(RoleRequiredMixin, View):
-    """POST /exceptions/<pk>/<action>/: claim, release, reassign, resolve, dismiss, retry, comment."""
+    """POST /exceptions/<pk>/<action>/: claim, release, reassign, resolve, dismiss, retry, comment,
+    offer (a partial refund on TikTok)."""
 
     nav_name = "exception_list"
     http_method_names = ("post",)
-    ACTIONS = ("claim", "release", "reassign", "resolve", "dismiss", "retry", "comment")
+    ACTIONS = ("claim", "release", "reassign", "resolve", "dismiss", "retry", "comment", "offer")
 
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if action not in self.ACTIONS:
@@ -154,7 +185,8 @@ class ExceptionActionView(RoleRequiredMixin, View):
                     raise services.ExceptionActionError(_form_errors(form))
                 services.exception_resolve(exception_id=pk, user=user, code=form.cleaned_data["code"],
                                            note=form.cleaned_data["note"],
-                                           resolved_amount=form.cleaned_data["resolved_amount"])
+                                           resolved_amount=form.cleaned_data["resolved_amount"],
+                                           confirm_over=form.cleaned_data["confirm_over"])
                 text = "Resolved."
             elif action == "dismiss":
                 form = bound["dismiss_form"] = forms.DismissForm(request.POST)
@@ -171,6 +203,10 @@ class ExceptionActionView(RoleRequiredMixin, View):
                     raise services.ExceptionActionError("The comment is empty.")
                 services.exception_comment(exception_id=pk, user=user, note=form.cleaned_data["note"])
                 text = "Comment added."
+            elif action == "offer":
+                services.exception_offer_partial_refund(exception_id=pk, user=user)
+                text = ("Partial refund offered on TikTok: the buyer must accept it; this task closes itself "
+                        "when TikTok's refund matches.")
             bound = {}  # a step that worked shows fresh forms
         except services.ExceptionActionError as error:
             level, text = messages.ERROR, str(error)

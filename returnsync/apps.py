@@ -18,7 +18,7 @@ class ReturnSyncConfig(AppConfig):
 
         # Groups need the permissions post_migrate creates, so they are set up right after.
         post_migrate.connect(_create_role_groups, sender=self, dispatch_uid="returnsync_role_groups")
-        # Portal returns that arrived before their TikTok return are linked as it arrives.
-        registry.change_listener_register(lifecycle.portal_returns_link)
+        # Portal returns are linked to TikTok returns as they arrive, and judged again when TikTok moves.
+        registry.change_listener_register(lifecycle.portal_returns_refresh)
         registry.schedule_setup_register(maintenance.schedules_ensure)
         registry.schedule_setup_register(health.schedules_ensure)

@@ -78,17 +78,27 @@ class WriteBackAction(models.TextChoices):
 
 class ReleaseState(models.TextChoices):
     """Where a portal return stands at the refund gate (``returnsync.refund_gate``): the
-    decision that releases the marketplace's full refund is sent only in ``released``."""
+    decision that releases the marketplace's full refund is sent only on the way to
+    ``released``."""
 
     UNLINKED = "unlinked", "Not linked to a TikTok return"
-    NOT_APPLICABLE = "not_applicable", "No parcel to release on"
+    NOT_APPLICABLE = "not_applicable", "No refund to release"
     AWAITING_RECEIPT = "awaiting_receipt", "Waiting for the parcel"
     AWAITING_INSPECTION = "awaiting_inspection", "Waiting for inspection"
+    AWAITING_AUTHORISATION = "awaiting_authorisation", "Waiting for the portal's authorised value"
     HELD_SHORT = "held_short", "Held: items missing"
     HELD_INSPECTION = "held_inspection", "Held: failed inspection"
     HELD_VALUE = "held_value", "Held: refund value differs"
-    RELEASED = "released", "Refund released"
-    ALREADY_REFUNDED = "already_refunded", "Already refunded on TikTok"
+    HELD_UNMAPPED = "held_unmapped", "Held: returned SKU not mapped"
+    RELEASED = "released", "Release sent to TikTok"
+    BY_PORTAL = "by_portal", "The portal releases the refund"
+    REFUNDED = "refunded", "Refunded on TikTok"
+
+    @classmethod
+    def holds(cls) -> tuple[str, ...]:
+        """The gate is holding the release on purpose (a person or the warehouse must act)."""
+        return (cls.AWAITING_INSPECTION, cls.AWAITING_AUTHORISATION, cls.HELD_SHORT, cls.HELD_INSPECTION,
+                cls.HELD_VALUE, cls.HELD_UNMAPPED)
 
 
 class AdjustmentReason(models.TextChoices):
@@ -163,11 +173,14 @@ BADGE_COLORS: dict[str, str] = {
     ReleaseState.NOT_APPLICABLE: "grey",
     ReleaseState.AWAITING_RECEIPT: "blue",
     ReleaseState.AWAITING_INSPECTION: "indigo",
+    ReleaseState.AWAITING_AUTHORISATION: "indigo",
     ReleaseState.HELD_SHORT: "orange",
     ReleaseState.HELD_INSPECTION: "orange",
     ReleaseState.HELD_VALUE: "red",
+    ReleaseState.HELD_UNMAPPED: "orange",
     ReleaseState.RELEASED: "green",
-    ReleaseState.ALREADY_REFUNDED: "teal",
+    ReleaseState.BY_PORTAL: "indigo",
+    ReleaseState.REFUNDED: "teal",
     RefundStatus.CANCELLED: "grey",
     # exceptions (exceptions_app.choices: ExceptionStatus, Severity)
     "open": "orange",

@@ -167,7 +167,15 @@ class ReconciliationForm(forms.Form):
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
                             validators=[_report_date_validate])
     connection = forms.ModelChoiceField(
-        queryset=Connection.objects.exclude(kind="tiktok_shop").order_by("kind", "name"),
+        queryset=Connection.objects.none(),
         required=False,
         empty_label="All portal connections",
     )
+
+    def __init__(self, *args, **kwargs):
+        from returnsync import registry
+        from returnsync.registry import ConnectorRole
+
+        super().__init__(*args, **kwargs)
+        self.fields["connection"].queryset = Connection.objects.filter(
+            kind__in=registry.kinds(role=ConnectorRole.RETURNS_PORTAL)).order_by("kind", "name")

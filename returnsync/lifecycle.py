@@ -16,14 +16,17 @@ A portal connector turns what its system says into a :class:`ReturnSnapshot` (it
     portal's CSV fallbacks call it too.
 
 ``portal_return_follow_up(portal_return=...)``
-    After any change: a receipt releases the marketplace's refund; an item graded
-    sellable queues one stock adjustment per SKU (a bundle: per component) at the
-    mapped warehouse (``restock:{line}:{sku}``); the partial-refund flag is recomputed.
-    Each step is idempotent, so calling it after every event is safe.
+    After any change: what came back is valued (``returnsync.money``: the partial-refund
+    flag, the expected refund), the refund gate (``returnsync.refund_gate``) releases the
+    marketplace's full refund only when everything expected came back, passed inspection
+    and the value agrees, and an item graded sellable queues one stock adjustment per SKU
+    (a bundle: per component) at the mapped warehouse (``restock:{line}:{sku}``). Each
+    step is idempotent, so calling it after every event is safe.
 
-``portal_returns_link(order_refs=...)``
+``portal_returns_refresh(order_refs=...)``
     A change listener: portal returns that reached us before their TikTok return did
-    are linked as the TikTok returns arrive, then acted on.
+    are linked as the TikTok returns arrive, and those whose TikTok return moved since
+    they were last judged (a refund landed, TikTok decided by itself) are judged again.
 
 The marketplace is reached through the registry (``returnsync.registry.marketplace_for``),
 never by importing its connector.
@@ -36,6 +39,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from returnsync import registry
@@ -157,11 +161,29 @@ def marketplace_sku_ids(marketplace: Connection, seller_sku: str, order_line) ->
 # --- linking ---------------------------------------------------------------------------------
 
 
+def portal_returns_refresh(*, order_refs) -> int:
+    """A change listener, called as TikTok returns arrive or change: link the portal returns
+    that reached us before their TikTok return did, and judge again those whose TikTok
+    return moved since they were last judged (a refund landed, TikTok decided by itself,
+    its figure changed). Returns how many were linked or judged again."""
+    refs = sorted({r for r in order_refs if r})
+    if not refs:
+        return 0
+    linked = portal_returns_link(order_refs=refs)
+    moved = (PortalReturn.objects.filter(order_ref__in=refs, marketplace_return__isnull=False)
+             .filter(marketplace_return__updated_at__gt=F("updated_at"))
+             .select_related("connection", "marketplace_return__connection"))
+    judged = 0
+    for pr in moved:
+        portal_return_follow_up(portal_return=pr, notify=False)  # the TikTok sync notified already
+        judged += 1
+    return linked + judged
+
+
 def portal_returns_link(*, order_refs) -> int:
     """Link portal returns that reached us before their TikTok return did (their reference
     is a TikTok return id we had not synced yet), then act on what they already say (a
-    receipt releases the refund, grading the restock). A change listener: called as
-    TikTok returns arrive."""
+    receipt releases the refund, grading the restock)."""
     refs = sorted({r for r in order_refs if r})
     if not refs:
         return 0
@@ -368,23 +390,21 @@ def portal_lines_record(*, portal_return: PortalReturn, updates: list[LineUpdate
 # --- follow-ups ------------------------------------------------------------------------------
 
 
-def portal_return_follow_up(*, portal_return: PortalReturn) -> None:
-    """Receipt → the marketplace's refund release; sellable → restock; flag partial refunds.
-    Each step is idempotent, so calling this after every event is safe."""
-    from returnsync.services import portal_return_partial_refund_refresh
+def portal_return_follow_up(*, portal_return: PortalReturn, notify: bool = True) -> None:
+    """What came back is valued, the refund gate judges the release (sent only when
+    everything agrees), sellable items are restocked. Each step is idempotent, so calling
+    this after every event is safe. The change listeners are told unless ``notify`` is
+    False (the caller is one of them)."""
+    from returnsync.refund_gate import release_apply
+    from returnsync.services import portal_return_refund_refresh
 
     pr = portal_return
-    lines = list(pr.lines.select_related("order_line").all())
-    received = pr.received_at is not None or any(ln.received_quantity for ln in lines)
-    mreturn = pr.marketplace_return
-    if received and mreturn is not None:
-        marketplace = registry.marketplace_for(mreturn.connection)
-        if marketplace.needs_parcel(mreturn):
-            marketplace.refund_release(marketplace_return=mreturn)
-    for line in lines:
+    expectation = portal_return_refund_refresh(portal_return=pr, notify=notify)
+    release_apply(portal_return=pr, expectation=expectation)
+    PortalReturn.objects.filter(pk=pr.pk).update(updated_at=timezone.now())  # judged as of now
+    for line in pr.lines.select_related("order_line").all():
         if line.grade == Grade.SELLABLE and line.received_quantity > 0:
             _restock(pr, line)
-    portal_return_partial_refund_refresh(portal_return=pr)
 
 
 def _note(pr: PortalReturn, summary: str, key: str) -> None:

@@ -169,6 +169,28 @@ class Marketplace(Protocol):
     def refund_release(self, *, marketplace_return, actor=None) -> WriteBack:
         """Queue the decision that releases the full refund after receipt (idempotent)."""
 
+    def refund_release_sent(self, marketplace_return) -> bool:
+        """Has a decision that releases money on this return been queued or sent already?"""
+
+    def partial_refund_offer_refusal(self, *, marketplace_return, amount) -> str:
+        """Why the marketplace would not take a partial-refund offer of ``amount`` now ("" = it would)."""
+
+    def partial_refund_offer(self, *, marketplace_return, amount, currency: str, actor=None) -> WriteBack:
+        """Offer the buyer a partial refund they must accept (idempotent per amount)."""
+
+    def request_decisions(self, marketplace_return) -> dict[str, str]:
+        """The decisions a person may take on the request now: ``{"approve": ..., "reject": ...}``."""
+
+    def reject_reasons(self, marketplace_return) -> list[tuple[str, str]]:
+        """(name, text) of the reasons the marketplace accepts for a reject now (asks its API)."""
+
+    def request_decide(self, *, marketplace_return, decision: str, reject_reason: str = "", comment: str = "",
+                       actor=None) -> WriteBack:
+        """Queue a person's decision on the request (idempotent per decision)."""
+
+    def seller_center_links(self, marketplace_return) -> dict[str, str]:
+        """Links to the order and the return in the marketplace's own back office."""
+
     def stock_adjust(self, *, connection, seller_sku: str, sku_id: str, product_id: str, warehouse_id: str,
                      delta: int, idempotency_key: str, portal_return_line=None) -> Any:
         """Queue a stock change for one SKU at one warehouse (idempotent on the key)."""
@@ -214,6 +236,18 @@ class Connector:
             if spec.name == name:
                 return spec.default
         raise KeyError(f"{self.kind} has no option {name!r}")
+
+
+def lazy(dotted: str) -> Callable[..., Any]:
+    """A callable importing ``dotted`` on first use (a client factory that does not load the
+    client module when the app is registered)."""
+    def call(*args, **kwargs):
+        from django.utils.module_loading import import_string
+
+        return import_string(dotted)(*args, **kwargs)
+
+    call.__qualname__ = f"lazy({dotted})"
+    return call
 
 
 class UnknownConnector(LookupError):
@@ -344,3 +378,37 @@ def page_context(page: str, **kwargs) -> dict:
     for provider in _PAGE_CONTEXT.get(page, ()):
         context.update(provider(**kwargs))
     return context
+
+
+# --- money tolerance ------------------------------------------------------------------------
+# How far two refund figures may differ and still agree. The refund gate (core) and the
+# refund-mismatch rule (the exception engine, where admins set it) must judge alike: the
+# exception engine registers the provider; without it the defaults below apply.
+
+DEFAULT_TOLERANCE_AMOUNT = "0.50"
+DEFAULT_TOLERANCE_PERCENT = "1.0"
+_TOLERANCE: list[Callable[[], tuple[str, str]]] = []
+
+
+def tolerance_provider_register(provider: Callable[[], tuple[str, str]]) -> None:
+    """``provider() -> (amount, percent)``: the accepted difference between two refund figures."""
+    _TOLERANCE[:] = [provider]
+
+
+def tolerance_settings() -> tuple[str, str]:
+    """(fixed amount, percent) as configured (one read: call once per pass, not per row)."""
+    return _TOLERANCE[0]() if _TOLERANCE else (DEFAULT_TOLERANCE_AMOUNT, DEFAULT_TOLERANCE_PERCENT)
+
+
+def tolerance_for(amount, *, fixed, percent) -> Any:
+    """The accepted difference for a refund of ``amount``: the larger of the fixed amount and
+    the percentage of ``amount``."""
+    from decimal import Decimal
+
+    base = abs(Decimal(str(amount or 0)))
+    return max(Decimal(str(fixed)), (base * Decimal(str(percent)) / 100).quantize(Decimal("0.01")))
+
+
+def money_tolerance(amount) -> Any:
+    fixed, percent = tolerance_settings()
+    return tolerance_for(amount, fixed=fixed, percent=percent)

@@ -9,7 +9,7 @@ top by the view (filterset, table).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -317,17 +317,6 @@ def home_connections() -> QuerySet[Connection]:
     )
 
 
-def partial_refunds_due() -> QuerySet[PortalReturn]:
-    """Portal returns flagged for a partial refund (``partial_refund_amount`` set) whose
-    TikTok return is not refunded or closed yet: finance settles them in Seller Center."""
-    return (
-        PortalReturn.objects.filter(partial_refund_amount__isnull=False)
-        .exclude(marketplace_return__stage__in=TERMINAL_STAGES)
-        .select_related("connection", "marketplace_return")
-        .order_by("received_at", "id")
-    )
-
-
 # --- Pages of other apps ---------------------------------------------------------------------
 
 
@@ -469,131 +458,6 @@ def return_portal_links(
 def return_lookup(*, q: str) -> QuerySet[MarketplaceReturn]:
     """Returns matching one search box: order id, return id, tracking or buyer zip."""
     return MarketplaceReturn.objects.filter(return_search_q(q)).order_by("-source_created_at", "-id")
-
-
-# --- Finance reconciliation ----------------------------------------------------------------
-
-
-class Bucket3:
-    MATCHED, PENDING, MISMATCHED = "matched", "pending", "mismatched"
-    ALL = (MATCHED, PENDING, MISMATCHED)
-
-
-def reconciliation_bucket(
-    *, tiktok_refunded: Decimal | None, expected: Decimal | None, received: bool
-) -> str:
-    """One portal return's bucket in the three-way match of TikTok's refund, the amount
-    the portal expects (the partial refund when one is flagged, else the authorised
-    amount) and the warehouse receipt:
-
-    - mismatched: TikTok refunded an amount other than the portal expects (or the
-      portal expects nothing);
-    - matched: TikTok refunded exactly that amount and the warehouse received the parcel;
-    - pending: the refund or the receipt has not happened yet.
-    """
-    if tiktok_refunded and (expected is None or tiktok_refunded != expected):
-        return Bucket3.MISMATCHED
-    if tiktok_refunded and received:
-        return Bucket3.MATCHED
-    return Bucket3.PENDING
-
-
-@dataclass
-class ReconciliationRow:
-    day: date
-    connection_id: int
-    connection_name: str
-    currency: str
-    counts: dict[str, int]
-    tiktok: dict[str, Decimal]
-    portal: dict[str, Decimal]
-    received: int
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def tiktok_total(self) -> Decimal:
-        return sum(self.tiktok.values(), Decimal("0"))
-
-    @property
-    def portal_total(self) -> Decimal:
-        return sum(self.portal.values(), Decimal("0"))
-
-
-def reconciliation_report(
-    *, since: date, until: date, connection_id: int | None = None
-) -> list[ReconciliationRow]:
-    """Per day (the portal record's receipt, else the TikTok return's creation, local
-    date) and per portal connection and currency: how many portal returns are matched /
-    pending / mismatched against TikTok's succeeded refunds, with the TikTok-refunded and
-    portal-expected amounts in each bucket, and how many the warehouse has received.
-    Buckets partition the rows, so they always sum to the totals. One query."""
-    from django.db.models import DateTimeField, Subquery
-    from django.db.models.functions import TruncDate
-
-    tz = timezone.get_current_timezone()
-    tiktok_refunded = _tiktok_refunds_of_outer_return().annotate(total=Sum("amount")).values("total")
-    rows = (
-        PortalReturn.objects.annotate(
-            when=Coalesce(
-                "received_at",
-                "marketplace_return__source_created_at",
-                "created_at",
-                output_field=DateTimeField(),
-            ),
-        )
-        .annotate(
-            day=TruncDate("when", tzinfo=tz),
-            tiktok_refunded=Subquery(tiktok_refunded),
-        )
-        .filter(day__gte=since, day__lte=until)
-        .values(
-            "day",
-            "connection_id",
-            "connection__name",
-            "currency",
-            "tiktok_refunded",
-            "authorized_refund",
-            "partial_refund_amount",
-            "received_at",
-        )
-        .order_by()
-    )
-    if connection_id:
-        rows = rows.filter(connection_id=connection_id)
-    report: dict[tuple, ReconciliationRow] = {}
-    zero = Decimal("0")
-    for row in rows:
-        key = (row["day"], row["connection_id"], row["currency"])
-        entry = report.get(key)
-        if entry is None:
-            entry = report[key] = ReconciliationRow(
-                day=row["day"],
-                connection_id=row["connection_id"],
-                connection_name=row["connection__name"],
-                currency=row["currency"],
-                counts=dict.fromkeys(Bucket3.ALL, 0),
-                tiktok=dict.fromkeys(Bucket3.ALL, zero),
-                portal=dict.fromkeys(Bucket3.ALL, zero),
-                received=0,
-            )
-        expected = (
-            row["partial_refund_amount"]
-            if row["partial_refund_amount"] is not None
-            else row["authorized_refund"]
-        )
-        bucket = reconciliation_bucket(
-            tiktok_refunded=row["tiktok_refunded"],
-            expected=expected,
-            received=row["received_at"] is not None,
-        )
-        entry.counts[bucket] += 1
-        entry.tiktok[bucket] += row["tiktok_refunded"] or zero
-        entry.portal[bucket] += expected or zero
-        entry.received += row["received_at"] is not None
-    return sorted(report.values(), key=lambda r: (r.day, r.connection_name, r.currency), reverse=True)
 
 
 # --- Operations ----------------------------------------------------------------------------

@@ -107,37 +107,53 @@ def bundle_mapping_save(
     return bundle
 
 
-def portal_return_partial_refund_refresh(*, portal_return) -> PartialRefund | None:
-    """Recompute the partial-refund flag of a received portal return and store it.
+def portal_return_refund_refresh(*, portal_return, notify: bool = True) -> PartialRefund | None:
+    """Recompute what a portal return is worth back (``returnsync.money``) and store it.
 
-    Flags (``partial_refund_amount`` set, ``partial_refund_detail`` filled) when an item
-    came back short or failed grading; clears both when a later event makes the return
-    whole again. Not received yet → nothing to judge, the flag is cleared. Records the
-    first flagging, and every change of amount, on the return's timeline (deduplicated,
-    so replays add nothing). Returns the computation when flagged, else None.
-    """
+    Not received yet → nothing to judge: no expectation, the flag cleared. Received →
+    ``expected_refund`` (the portal's authorised value, else the value of what came back,
+    like TikTok's refund figure) and, when an item came back short or failed grading, the
+    partial-refund flag (``partial_refund_amount``: the items' value coming back,
+    ``partial_refund_detail``: per line). A return holding a SKU that matches nothing due
+    is not flagged (its value is unknown; the bundle-mapping exception owns it). The first
+    flagging and every change of amount go on the timeline (deduplicated, so replays add
+    nothing). Returns the computation (None before receipt)."""
     from returnsync.choices import TimelineKind
     from returnsync.money import RECEIVED_STAGES, partial_refund_compute
+    from returnsync.refund_gate import expected_refund_total
     from returnsync.timeline import timeline_record
 
     received = portal_return.received_at is not None or portal_return.stage in RECEIVED_STAGES
     computed = partial_refund_compute(portal_return=portal_return) if received else None
-    flagged = computed if computed is not None and computed.is_partial else None
+    flagged = computed if computed is not None and computed.is_partial and not computed.unresolved else None
     amount = flagged.refund_amount if flagged else None
     detail = flagged.as_json() if flagged else {}
-    if amount != portal_return.partial_refund_amount or detail != (portal_return.partial_refund_detail or {}):
+    expected = expected_refund_total(portal_return=portal_return, expectation=computed) if computed else None
+    stored = (portal_return.partial_refund_amount, portal_return.partial_refund_detail or {},
+              portal_return.expected_refund)
+    if (amount, detail, expected) != stored:
         portal_return.partial_refund_amount = amount
         portal_return.partial_refund_detail = detail
-        portal_return.save(update_fields=["partial_refund_amount", "partial_refund_detail", "updated_at"])
+        portal_return.expected_refund = expected
+        portal_return.save(update_fields=["partial_refund_amount", "partial_refund_detail", "expected_refund",
+                                          "updated_at"])
         if flagged is not None:
             timeline_record(
                 system=portal_return.connection.kind, kind=TimelineKind.NOTE, portal_return=portal_return,
-                summary=(f"Partial refund due: {flagged.refund_amount} {flagged.currency} of {flagged.total} "
-                         f"({flagged.withheld_amount} withheld) — settle in Seller Center"),
+                summary=(f"Partial return: {flagged.refund_amount} {flagged.currency} of {flagged.total} worth came "
+                         f"back ({flagged.withheld_amount} withheld): {flagged.due_total} due in all"),
                 data=detail, dedupe_key=f"partial:{portal_return.pk}:{flagged.refund_amount}",
             )
-    changes_notify(order_refs=[portal_return.order_ref])
-    return flagged
+    if notify:
+        changes_notify(order_refs=[portal_return.order_ref])
+    return computed
+
+
+def portal_return_partial_refund_refresh(*, portal_return) -> PartialRefund | None:
+    """Recompute and store (``portal_return_refund_refresh``); the computation when the
+    return is partial, else None."""
+    computed = portal_return_refund_refresh(portal_return=portal_return)
+    return computed if computed is not None and computed.is_partial and not computed.unresolved else None
 
 
 def changes_notify(*, order_refs) -> None:
@@ -466,6 +482,7 @@ def inbound_event_retry(*, event_id: int):
 def write_back_retry(*, write_back_id: int):
     """Run a write-back that gave up (or is waiting for its retry) again, with fresh attempts."""
     from django.db.models import F
+    from django.db.models.functions import Greatest
     from django.utils import timezone
 
     from returnsync import registry
@@ -481,12 +498,53 @@ def write_back_retry(*, write_back_id: int):
         if found is None or write_back.action not in found.write_back_runners \
                 or registry.PLUMBING.write_back_enqueue is None:
             raise NotRetryable(f"no runner for {write_back.connection.get_kind_display()} write-backs")
+        # A retry never takes attempts away: one still retrying keeps its budget (and is due
+        # now), one that used them all gets a few more.
         WriteBack.objects.filter(pk=write_back.pk).update(
             status=JobStatus.QUEUED, next_attempt_at=None, updated_at=timezone.now(),
-            max_attempts=F("attempts") + RETRY_EXTRA_ATTEMPTS,
+            max_attempts=Greatest(F("max_attempts"), F("attempts") + RETRY_EXTRA_ATTEMPTS),
         )
         InventoryAdjustment.objects.filter(write_back=write_back, status__in=retryable).update(
             status=JobStatus.QUEUED, updated_at=timezone.now())
         write_back.refresh_from_db()
         registry.PLUMBING.write_back_enqueue(write_back=write_back)
     return write_back
+
+
+# --- A person's decision on a marketplace request ------------------------------------------
+
+
+class ActionRefused(ValueError):
+    """The step is not possible now; the message says why (shown as it is)."""
+
+
+REQUEST_DECIDERS = frozenset({"CX"})
+
+
+def marketplace_request_decide(*, marketplace_return, kind: str, user, reject_reason: str = "",
+                               comment: str = ""):
+    """Approve or reject a marketplace request (a refund, return or replacement request the
+    marketplace waits on) for CX, through the marketplace's own API: only a decision the
+    marketplace takes now, a reject only with one of the reasons it offers now. Queued once
+    per decision (the write-back is idempotent); returns it."""
+    from django.core.exceptions import PermissionDenied
+
+    from returnsync import registry
+    from returnsync.roles import Role, has_any_role
+
+    if not has_any_role(user, frozenset({Role.CX})):
+        raise PermissionDenied("Only CX (or an admin) approves or rejects a TikTok request.")
+    ops = registry.marketplace_for(marketplace_return.connection)
+    decisions = ops.request_decisions(marketplace_return)
+    if kind not in decisions:
+        waits = marketplace_return.next_action or "nothing"
+        raise ActionRefused(f"TikTok is not waiting for the seller to approve or reject this request (it waits "
+                            f"for {waits}).")
+    if kind == "reject":
+        if not reject_reason:
+            raise ActionRefused("Choose one of TikTok's reasons for the reject.")
+        if reject_reason not in dict(ops.reject_reasons(marketplace_return)):
+            raise ActionRefused("TikTok does not take that reason for this request now: choose one it lists.")
+    return ops.request_decide(marketplace_return=marketplace_return, decision=decisions[kind],
+                              reject_reason=reject_reason if kind == "reject" else "", comment=comment[:500],
+                              actor=user)

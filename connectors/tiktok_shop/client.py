@@ -33,6 +33,7 @@ from connectors.http import (
     ConnectorHttp,
     HttpRequest,
     Outcome,
+    json_object,
     retry_after_seconds,
 )
 from connectors.tiktok_shop.signing import sign
@@ -84,12 +85,7 @@ class _TikTokHttp(ConnectorHttp):
 
     def interpret(self, response: requests.Response) -> Outcome:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {}
+        body = json_object(response)
         code = _int(body.get("code"))
         request_id = str(body.get("request_id") or response.headers.get("x-tt-logid") or "")
         retry_after = retry_after_seconds(response)
@@ -338,6 +334,12 @@ class TikTokClient:
             body["comment"] = comment
         return self._call("POST", f"/return_refund/202309/returns/{return_id}/reject",
                           query={"idempotency_key": idempotency_key}, body=body)
+
+    def reject_reasons(self, return_id: str) -> list[dict]:
+        """The reasons TikTok accepts for rejecting this request now: ``[{name, text}]``."""
+        data = self._call("GET", "/return_refund/202309/reject_reasons",
+                          query={"return_or_cancel_id": return_id}) or {}
+        return [r for r in (data.get("reasons") or []) if isinstance(r, dict) and r.get("name")]
 
     def search_inventory(self, *, sku_ids: list[str]) -> list[dict]:
         data = self._call("POST", "/product/202309/inventory/search",

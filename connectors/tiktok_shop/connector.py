@@ -12,13 +12,8 @@ from returnsync.registry import (
     OptionSpec,
     PollSpec,
     SandboxSpec,
+    lazy,
 )
-
-
-def _client(connection):
-    from connectors.tiktok_shop.client import TikTokClient
-
-    return TikTokClient(connection)
 
 
 def _sandbox() -> SandboxSpec:
@@ -54,7 +49,7 @@ def connector(*, sandbox: bool) -> Connector:
             OptionSpec("webhook_max_age_hours", webhooks.MAX_AGE_HOURS,
                        "A signed webhook whose timestamp is older than this is refused (TikTok retries for ~16 h)."),
         ),
-        client=_client,
+        client=lazy("connectors.tiktok_shop.client.TikTokClient"),
         webhook=webhooks.WEBHOOK,
         process_event=webhooks.process_event,
         poll=PollSpec(stream=sync.RETURNS_STREAM, run=sync.poll_window, overlap=timedelta(minutes=5),

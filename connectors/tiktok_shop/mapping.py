@@ -217,6 +217,7 @@ def return_to_canonical(payload: dict) -> dict:
         "partial_refund_offered": _non_negative(as_decimal(_dict(payload.get("partial_refund")).get("amount"))),
         "buyer_rejected_partial_refund": as_bool(payload.get("buyer_rejected_partial_refund")),
         "is_combined_return": bool(as_bool(payload.get("is_combined_return"))),
+        "refunded_amount": refunded_amount(payload),
         "combined_return_id": as_str(payload.get("combined_return_id"), 64),
         "next_action": next_action,
         "next_action_deadline": deadline,
@@ -304,6 +305,88 @@ REFUNDED_STATUSES = frozenset({
 })
 
 
+def refunded_amount(payload: dict) -> Decimal | None:
+    """What TikTok paid on a refunded return: the accepted partial refund when the seller's
+    offer was taken (``seller_proposed_return_type`` PARTIAL_REFUND, not rejected by the
+    buyer), else the request's ``refund_total``. **Uncertain**: whether TikTok also rewrites
+    ``refund_amount`` after an accepted offer is not documented; this reads either shape."""
+    payload = _dict(payload)
+    total = _non_negative(as_decimal(_dict(payload.get("refund_amount")).get("refund_total")))
+    offered = _non_negative(as_decimal(_dict(payload.get("partial_refund")).get("amount")))
+    accepted = (as_str(payload.get("seller_proposed_return_type")).upper() == "PARTIAL_REFUND"
+                and as_bool(payload.get("buyer_rejected_partial_refund")) is False)
+    if accepted and offered is not None:
+        return min(offered, total) if total is not None else offered
+    return total
+
+
 def refund_external_id(return_id: str) -> str:
     return f"return:{return_id}"
 
+
+
+# --- partial-refund offers (OFFER_PARTIAL_REFUND) ----------------------------------------------
+# The buyer must accept an offer and keeps the item. TikTok takes it while the request waits
+# for the seller; whether it does after the parcel is received is **uncertain** (listed here
+# so a connection can drop it: ``options["partial_refund_offer_actions"]``). Market caps per
+# region (US from the seller docs; **uncertain** in detail), overridable with
+# ``options["partial_refund_caps"]``: item price range, offer as a share of the price, and
+# absolute bounds, all in the shop's currency.
+PARTIAL_REFUND_OFFER_ACTIONS = ("SELLER_RESPOND_REFUND", "SELLER_RESPOND_RETURN", RECEIVED_ACTION)
+PARTIAL_REFUND_CAPS = {
+    "US": {"price_min": "10", "price_max": "100", "percent_min": "10", "percent_max": "50",
+           "amount_min": "5", "amount_max": "50"},
+}
+
+
+def offer_config(connection) -> dict:
+    options = connection.options or {}
+    region = str(options.get("shop_region") or options.get("region") or "").upper()
+    caps = options.get("partial_refund_caps")
+    return {"actions": tuple(options.get("partial_refund_offer_actions") or PARTIAL_REFUND_OFFER_ACTIONS),
+            "caps": caps if isinstance(caps, dict) else PARTIAL_REFUND_CAPS.get(region)}
+
+
+def offer_cap_refusal(*, caps: dict | None, amount: Decimal, price: Decimal) -> str:
+    """Why an offer of ``amount`` on an item priced ``price`` is outside the caps ("" when it
+    is inside, or when no caps are known for the shop's region: TikTok then judges)."""
+    if not caps:
+        return ""
+    if not Decimal(str(caps["price_min"])) <= price <= Decimal(str(caps["price_max"])):
+        return (f"TikTok offers partial refunds only on items priced {caps['price_min']}–{caps['price_max']} "
+                f"(this one: {price}): refund by hand in Seller Center.")
+    low = max(Decimal(str(caps["amount_min"])), price * Decimal(str(caps["percent_min"])) / 100)
+    high = min(Decimal(str(caps["amount_max"])), price * Decimal(str(caps["percent_max"])) / 100)
+    if not low <= amount <= high:
+        return (f"An offer on this item must be between {low:.2f} and {high:.2f} (TikTok's caps); "
+                f"{amount} is outside: refund by hand in Seller Center.")
+    return ""
+
+
+# --- a person's decision on a request ---------------------------------------------------------
+# What TikTok waits for (the next action) → the approve and reject decisions that answer it.
+# The received-package decision is not here: the refund gate owns it.
+REQUEST_DECISIONS = {
+    "SELLER_RESPOND_REFUND": ("APPROVE_REFUND", "REJECT_REFUND"),
+    "SELLER_RESPOND_RETURN": ("APPROVE_RETURN", "REJECT_RETURN"),
+    "SELLER_RESPOND_REPLACEMENT": ("APPROVE_REPLACEMENT", "REJECT_REPLACEMENT"),
+}
+# Seller Center pages for an order and a return (**uncertain** paths; per region host),
+# overridable with ``options["seller_center_urls"]``.
+SELLER_CENTER_URLS = {
+    "order": "https://seller-{region}.tiktok.com/order/detail?order_no={order_id}",
+    "return": "https://seller-{region}.tiktok.com/order/refund/detail?reverse_order_id={return_id}",
+}
+
+
+def seller_center_links(connection, *, order_id: str, return_id: str) -> dict[str, str]:
+    from urllib.parse import quote
+
+    options = connection.options or {}
+    urls = {**SELLER_CENTER_URLS, **(options.get("seller_center_urls") or {})}
+    region = str(options.get("shop_region") or options.get("region") or "us").lower()
+    values = {"region": quote(region), "order_id": quote(order_id or ""), "return_id": quote(return_id or "")}
+    try:
+        return {name: template.format(**values) for name, template in urls.items()}
+    except (KeyError, IndexError, ValueError):
+        return {}

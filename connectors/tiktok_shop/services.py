@@ -41,6 +41,7 @@ from connectors.jobs import (
     write_back_create_once,
     write_back_enqueue,
 )
+from connectors.tiktok_shop import mapping
 from returnsync.choices import JobStatus, System, TimelineKind, WriteBackAction
 from returnsync.models import InventoryAdjustment, MarketplaceReturn, WriteBack
 from returnsync.registry import ActionRunner, RunResult
@@ -62,6 +63,10 @@ REJECT_DECISIONS = {
     "REJECT_RECEIVED_PACKAGE": WriteBackAction.REJECT_RECEIVED_PACKAGE,
     "REJECT_REPLACEMENT": "reject_replacement",
 }
+# Decisions that move money on TikTok: approving a received package or a refund releases
+# the full refund; an accepted partial-refund offer pays the offered amount.
+MONEY_RELEASING_ACTIONS = (WriteBackAction.APPROVE_RECEIVED_PACKAGE, WriteBackAction.APPROVE_REFUND,
+                           WriteBackAction.OFFER_PARTIAL_REFUND)
 # TikTok's answers meaning "this is already done": the write-back has succeeded.
 DONE_CODES = frozenset({25020010, 25020011})
 # Answers meaning "not yet" for a decision: TikTok learns of a delivery from the carrier,
@@ -77,8 +82,15 @@ def _client(connection):
     return TikTokClient(connection)
 
 
-def decision_idempotency_key(*, marketplace_return: MarketplaceReturn, decision: str) -> str:
-    return f"tiktok:{marketplace_return.connection_id}:{marketplace_return.return_id}:{decision}"
+def decision_idempotency_key(*, marketplace_return: MarketplaceReturn, decision: str, amount: str = "") -> str:
+    """One key per decision on a return. An offer's key also carries its amount and the
+    version of TikTok's return it answers: pressed twice it is one offer, while after the
+    buyer rejected it (TikTok's return moved on) it may be made again."""
+    key = f"tiktok:{marketplace_return.connection_id}:{marketplace_return.return_id}:{decision}"
+    if not amount:
+        return key
+    version = int(marketplace_return.source_updated_at.timestamp()) if marketplace_return.source_updated_at else 0
+    return f"{key}:{amount}@{version}"
 
 
 def writeback_queue_decision(
@@ -92,9 +104,10 @@ def writeback_queue_decision(
     if decision == "OFFER_PARTIAL_REFUND":
         if not partial_refund or Decimal(str(partial_refund.get("amount", "0"))) <= 0:
             raise ValueError("OFFER_PARTIAL_REFUND needs partial_refund={'amount': ..., 'currency': ...}")
-        partial_refund = {"amount": str(partial_refund["amount"]),
+        partial_refund = {"amount": str(Decimal(str(partial_refund["amount"])).quantize(Decimal("0.01"))),
                           "currency": partial_refund.get("currency") or marketplace_return.currency}
-    key = decision_idempotency_key(marketplace_return=marketplace_return, decision=decision)
+    key = decision_idempotency_key(marketplace_return=marketplace_return, decision=decision,
+                                   amount=partial_refund["amount"] if partial_refund else "")
     payload = {"return_id": marketplace_return.return_id, "decision": decision,
                "kind": "approve" if decision in APPROVE_DECISIONS else "reject"}
     if partial_refund:
@@ -344,6 +357,49 @@ class TikTokMarketplace:
     def refund_release(self, *, marketplace_return, actor=None) -> WriteBack:
         return writeback_queue_decision(marketplace_return=marketplace_return, decision="APPROVE_RECEIVED_PACKAGE",
                                         actor=actor)
+
+    def refund_release_sent(self, marketplace_return) -> bool:
+        return WriteBack.objects.filter(marketplace_return=marketplace_return,
+                                        action__in=MONEY_RELEASING_ACTIONS).exists()
+
+    def partial_refund_offer_refusal(self, *, marketplace_return, amount: Decimal) -> str:
+        """Why TikTok would not take this offer now ("" when it may): the request must wait
+        for the seller at an action that takes offers, and the amount sit inside the caps."""
+        cfg = mapping.offer_config(marketplace_return.connection)
+        if marketplace_return.next_action not in cfg["actions"]:
+            return (f"TikTok takes a partial-refund offer only while it waits for the seller "
+                    f"({', '.join(cfg['actions'])}); it waits for {marketplace_return.next_action or 'nothing'}.")
+        if amount <= 0:
+            return "Nothing remains to refund."
+        price = marketplace_return.refund_subtotal or marketplace_return.refund_total or Decimal("0")
+        return mapping.offer_cap_refusal(caps=cfg["caps"], amount=amount, price=price)
+
+    def partial_refund_offer(self, *, marketplace_return, amount: Decimal, currency: str, actor=None) -> WriteBack:
+        """Offer the buyer a partial refund (they keep the item and must accept it)."""
+        return writeback_queue_decision(marketplace_return=marketplace_return, decision="OFFER_PARTIAL_REFUND",
+                                        partial_refund={"amount": amount, "currency": currency}, actor=actor)
+
+    def request_decisions(self, marketplace_return) -> dict[str, str]:
+        """The decisions a person may take on the request now: {"approve": ..., "reject": ...}
+        (empty when TikTok waits for no such answer)."""
+        pair = mapping.REQUEST_DECISIONS.get(marketplace_return.next_action)
+        return {"approve": pair[0], "reject": pair[1]} if pair else {}
+
+    def reject_reasons(self, marketplace_return) -> list[tuple[str, str]]:
+        from connectors.tiktok_shop.client import TikTokClient
+
+        client = TikTokClient(marketplace_return.connection, max_attempts=2, timeout=(3.0, 10.0))
+        return [(r["name"], str(r.get("text") or r["name"])) for r in client.reject_reasons(
+            marketplace_return.return_id)]
+
+    def request_decide(self, *, marketplace_return, decision: str, reject_reason: str = "", comment: str = "",
+                       actor=None) -> WriteBack:
+        return writeback_queue_decision(marketplace_return=marketplace_return, decision=decision,
+                                        reject_reason=reject_reason, comment=comment, actor=actor)
+
+    def seller_center_links(self, marketplace_return) -> dict[str, str]:
+        return mapping.seller_center_links(marketplace_return.connection, order_id=marketplace_return.order_ref,
+                                           return_id=marketplace_return.return_id)
 
     def stock_adjust(self, **kwargs) -> InventoryAdjustment:
         return inventory_adjustment_queue(**kwargs)

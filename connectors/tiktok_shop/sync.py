@@ -511,11 +511,11 @@ def _refunds_record(connection: Connection, returns: dict[str, dict], pks: dict[
     rules read them). Recorded once per return: the first sighting's time and amount stand."""
     refunds = [
         Refund(connection=connection, external_id=refund_external_id(rid), order_ref=data["order_ref"],
-               marketplace_return_id=pks[rid], amount=data["refund_total"], currency=data["currency"],
+               marketplace_return_id=pks[rid], amount=data["refunded_amount"], currency=data["currency"],
                raw_status=data["raw_status"], status=RefundStatus.SUCCEEDED,
                refunded_at=data["source_updated_at"] or timezone.now())
         for rid, data in returns.items()
-        if data["raw_status"] in REFUNDED_STATUSES and data["refund_total"]
+        if data["raw_status"] in REFUNDED_STATUSES and data["refunded_amount"]
     ]
     if refunds:
         Refund.objects.bulk_create(refunds, ignore_conflicts=True)

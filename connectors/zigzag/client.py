@@ -27,6 +27,7 @@ from connectors.http import (
     ConnectorHttp,
     HttpRequest,
     Outcome,
+    json_object,
     retry_after_seconds,
 )
 from connectors.zigzag import mapping
@@ -41,11 +42,7 @@ class ZigZagApiError(ConnectorApiError):
 class _ZigZagHttp(ConnectorHttp):
     def interpret(self, response: requests.Response) -> Outcome:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
+        body = json_object(response)
         ok = 200 <= status < 300
         # A create whose reference exists answers 409 with the existing return: that is done.
         if status == 409 and isinstance(body.get("return"), dict):

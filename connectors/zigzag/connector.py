@@ -11,13 +11,8 @@ from returnsync.registry import (
     OptionSpec,
     PollSpec,
     SandboxSpec,
+    lazy,
 )
-
-
-def _client(connection):
-    from connectors.zigzag.client import ZigZagClient
-
-    return ZigZagClient(connection)
 
 
 def _sandbox() -> SandboxSpec:
@@ -62,7 +57,7 @@ def connector(*, sandbox: bool) -> Connector:
             CredentialField("password", "Password", "Exchanged for a 30-minute JWT at POST /token."),
         ),
         options=OPTIONS,
-        client=_client,
+        client=lazy("connectors.zigzag.client.ZigZagClient"),
         webhook=webhooks.WEBHOOK,
         process_event=webhooks.process_event,
         poll=PollSpec(stream=sync.STREAM, run=sync.poll_window, initial_lookback=None),

@@ -202,6 +202,10 @@ def return_from_payload(connection, data: dict) -> ReturnSnapshot:
         items=items,
         raw=data,
         authorized_refund=as_decimal(_get(data, "refund_amount", "refundAmount", "authorized_refund")),
+        # The warehouse's own times (field names assumed): not the snapshot's updated_at, which
+        # moves with every later change.
+        received_at=as_datetime(_get(data, "received_at", "receivedAt", "scanned_at")),
+        inspected_at=as_datetime(_get(data, "graded_at", "gradedAt", "inspected_at")),
     )
 
 

@@ -92,6 +92,10 @@ class Rule:
     how_to_resolve: ClassVar[str]
     # The failure from MISSION.md this rule catches (the runbook shows it).
     failure: ClassVar[str] = ""
+    # Only the other system can clear it (TikTok must stop waiting): a person resolving it
+    # while it still holds is told so, and the case stays until the condition clears.
+    closes_only_when_cleared: ClassVar[bool] = False
+    still_holds_message: ClassVar[str] = ""
 
     def __init__(self, *, thresholds: dict[str, Any] | None = None, sla: timedelta | None = None,
                  enabled: bool = True) -> None:
@@ -106,6 +110,16 @@ class Rule:
         """Yield a Finding per subject where the condition holds now (set-based queries;
         restrict to ``scope.order_refs`` when the scope is not full)."""
         raise NotImplementedError
+
+    def still_holds(self, *, case, now: datetime) -> Finding | None:
+        """The finding for this case's subject if the condition still holds now (one
+        detection over the case's order only)."""
+        if not case.order_ref:
+            return None
+        for finding in self.detect(scope=Scope(order_refs=frozenset({case.order_ref})), now=now):
+            if finding.subject_key == case.subject_key:
+                return finding
+        return None
 
     def clears(self, *, case, now: datetime) -> bool:
         """Called for an active case whose subject ``detect`` no longer finds: True (the

@@ -84,41 +84,65 @@ class RestockLatency(Rule):
     subject_kind = SubjectKind.PORTAL_RETURN_LINE
     thresholds = {"latency_hours": 4}
     threshold_help = {"latency_hours": "How long after grading sellable the TikTok stock update may take."}
-    description = ("An item was graded sellable but no inventory update has been confirmed on TikTok within "
-                   "the threshold: stock that came back is not on sale.")
-    what_to_check = ("The restock queue row for the SKU (status, last error), the warehouse mapping for the "
-                     "portal's location, and the SKU on TikTok.")
+    description = ("An item was graded sellable but its inventory update has not been confirmed on TikTok "
+                   "within the threshold: stock that came back is not on sale. Each SKU counts on its own: a "
+                   "bundle line is restocked as its components, and one component's update that went through "
+                   "does not hide another's that did not.")
+    what_to_check = ("The restock queue rows for the SKUs listed (status, last error), the warehouse mapping for "
+                     "the portal's location, and the SKU on TikTok.")
     how_to_resolve = ("Fix the mapping or the SKU and retry the restock; or update stock in Seller Center by "
                       "hand and resolve with \"restocked by hand\".")
 
     def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
-        from returnsync.models import InventoryAdjustment, PortalReturnLine
+        from returnsync.models import BundleMapping, InventoryAdjustment, PortalReturnLine
 
         latency = int(self.threshold("latency_hours"))
         cutoff = now - timedelta(hours=latency)
-        adjustments = InventoryAdjustment.objects.filter(portal_return_line=OuterRef("pk"))
-        latest = adjustments.order_by("-created_at", "-id")
-        rows = (
+        succeeded = InventoryAdjustment.objects.filter(portal_return_line=OuterRef("pk"), status=JobStatus.SUCCEEDED)
+        bundle_skus = BundleMapping.objects.filter(is_active=True).values("bundle_sku")
+        # Lines with no confirmed update at all, and bundle lines (each component is judged below).
+        rows = list(
             scoped(PortalReturnLine.objects.all(), scope, PR + "order_ref")
             .filter(grade=Grade.SELLABLE, received_quantity__gt=0)
             .filter(Q(portal_return__inspected_at__lte=cutoff)
                     | Q(portal_return__inspected_at__isnull=True, portal_return__received_at__lte=cutoff))
-            .filter(~Exists(adjustments.filter(status=JobStatus.SUCCEEDED)))
-            .values(*LINE_COLUMNS, *LINE_PORTAL_COLUMNS,
-                    adjustment_status=Subquery(latest.values("status")[:1]),
-                    adjustment_error=Subquery(latest.values("last_error")[:1]),
-                    adjustment_write_back=Subquery(latest.values("write_back_id")[:1]))
+            .filter(~Exists(succeeded) | Q(sku__in=Subquery(bundle_skus)))
+            .values(*LINE_COLUMNS, *LINE_PORTAL_COLUMNS)
         )
+        if not rows:
+            return
+        bundles = {b.bundle_sku: [c.component_sku for c in b.components.all()] for b in
+                   BundleMapping.objects.filter(is_active=True, bundle_sku__in={r["sku"] for r in rows})
+                   .prefetch_related("components")}
+        # (line, component SKU) → its newest adjustment; (line, None) → the line's newest of any SKU.
+        latest: dict[tuple[int, str | None], dict] = {}
+        for adj in (InventoryAdjustment.objects.filter(portal_return_line_id__in=[r["id"] for r in rows])
+                    .order_by("created_at", "id").values("portal_return_line_id", "seller_sku", "status",
+                                                         "last_error", "write_back_id")):
+            latest[(adj["portal_return_line_id"], adj["seller_sku"])] = adj
+            latest[(adj["portal_return_line_id"], None)] = adj
         for row in rows:
-            adjustment = None
-            if row["adjustment_status"] is not None:
-                adjustment = {"status": row["adjustment_status"], "last_error": (row["adjustment_error"] or "")[:2000]}
+            if row["sku"] in bundles:
+                state = {sku: latest.get((row["id"], sku)) for sku in bundles[row["sku"]]}
+            else:
+                state = {row["sku"]: latest.get((row["id"], None))}
+            missing = [sku for sku, adj in state.items() if adj is None or adj["status"] != JobStatus.SUCCEEDED]
+            if not missing:
+                continue
+            restocks = {sku: None if adj is None else {"status": adj["status"],
+                                                       "last_error": (adj["last_error"] or "")[:2000]}
+                        for sku, adj in state.items()}
+            failing = next((state[sku] for sku in missing if state[sku] and state[sku]["write_back_id"]), None)
             graded_at = row[PR + "inspected_at"] or row[PR + "received_at"]
+            what = ", ".join(missing) if missing != [row["sku"]] else row["sku"]
             yield portal_finding(
                 self, row, prefix=PR, subject_kind=SubjectKind.PORTAL_RETURN_LINE, subject_id=row["id"],
-                computed={"graded_sellable_at": graded_at, "latency_hours": latency, "restock": adjustment},
+                computed={"graded_sellable_at": graded_at, "latency_hours": latency, "not_restocked": missing,
+                          "restock": restocks[missing[0]], "restocks": restocks},
                 extra={"line": _line_side(row)},
-                title=f"Order {row[PR + 'order_ref']}: {row['received_quantity']} × {row['sku']} sellable, not restocked",
-                fingerprint_values=[row["sku"], row["received_quantity"], graded_at],
-                write_back_id=row["adjustment_write_back"],
+                title=f"Order {row[PR + 'order_ref']}: {row['received_quantity']} × {row['sku']} sellable, "
+                      f"not restocked ({what})" if what != row["sku"] else
+                      f"Order {row[PR + 'order_ref']}: {row['received_quantity']} × {row['sku']} sellable, not restocked",
+                fingerprint_values=[row["sku"], row["received_quantity"], graded_at, missing],
+                write_back_id=failing["write_back_id"] if failing else None,
             )

@@ -27,6 +27,7 @@ PORTAL_COLUMNS = (
     "id", "external_id", "order_ref", "return_ref", "stage", "raw_status", "tracking_number", "carrier",
     "authorized_refund", "currency", "received_at", "inspected_at", "source_created_at", "connection_id",
     "connection__kind", "marketplace_return_id", "order__buyer_postal_code", "partial_refund_amount",
+    "release_state", "expected_refund",
 )
 TIKTOK_COLUMNS = (
     "return_id", "order_ref", "stage", "raw_status", "next_action", "next_action_deadline", "tracking_number",
@@ -82,6 +83,8 @@ def portal_side(row: dict, prefix: str = "") -> dict | None:
         "received_at": row.get(prefix + "received_at"),
         "inspected_at": row.get(prefix + "inspected_at"),
         "created_at": row.get(prefix + "source_created_at"),
+        "refund_release": row.get(prefix + "release_state"),
+        "expected_refund": row.get(prefix + "expected_refund"),
     })
 
 

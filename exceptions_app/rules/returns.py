@@ -21,7 +21,7 @@ from exceptions_app.rules.query import (
     tiktok_side,
     tracking_numbers,
 )
-from returnsync.choices import Stage, System, WriteBackAction
+from returnsync.choices import ReleaseState, Stage, System, WriteBackAction
 from returnsync.roles import Role
 
 # TikTok return types that send no parcel back (nothing for a portal to do).
@@ -162,8 +162,10 @@ class StatusDrift(Rule):
     thresholds = {"after_minutes": 120}
     threshold_help = {"after_minutes": "How long after the warehouse scan TikTok may still show the item as "
                                        "not returned (the write-back normally takes seconds)."}
-    description = ("The warehouse scanned the parcel in, but TikTok still shows the return as awaiting the "
-                   "item, so the refund is held and the buyer sees \"unreturned\".")
+    description = ("The warehouse scanned the parcel in and the refund gate let the receipt go to TikTok, but "
+                   "TikTok still shows the return as awaiting the item, so the buyer sees \"unreturned\". (A release "
+                   "the gate holds on purpose — short, failed inspection, value to check — is not drift: the "
+                   "partial-refund or mismatch case owns it.)")
     what_to_check = ("The \"received package\" write-back on the return page (status, last error), TikTok's "
                      "current status and next action, and the TikTok connection's health.")
     how_to_resolve = ("Retry the failed write-back from here, or confirm receipt in Seller Center by hand. "
@@ -181,6 +183,8 @@ class StatusDrift(Rule):
             .filter(marketplace_return__isnull=False, received_at__lte=now - timedelta(minutes=after),
                     stage__in=(Stage.RECEIVED, Stage.INSPECTED, Stage.REFUNDED, Stage.CLOSED),
                     marketplace_return__stage__in=UNRETURNED_STAGES)
+            # A release the refund gate holds on purpose is not drift: the case owning the hold shows.
+            .exclude(release_state__in=ReleaseState.holds())
             .values(*PORTAL_COLUMNS, *LINKED_TIKTOK_COLUMNS,
                     wb_id=Subquery(receipt.values("id")[:1]), wb_status=Subquery(receipt.values("status")[:1]),
                     wb_attempts=Subquery(receipt.values("attempts")[:1]),
@@ -258,6 +262,9 @@ class ApprovalDeadline(Rule):
                                     "auto-approves requests left unanswered for 48 h)."}
     description = ("A return request awaits the seller's response and TikTok's deadline is close: if nobody "
                    "answers, TikTok approves it automatically.")
+    closes_only_when_cleared = True
+    still_holds_message = ("TikTok still waits for the seller's answer: approve or reject the request (on the "
+                           "return page or in Seller Center). The case closes itself once TikTok no longer waits.")
     what_to_check = "The request (reason, amount, evidence photos) in Seller Center and the deadline shown here."
     how_to_resolve = ("Approve or reject the request in Seller Center before the deadline. The exception "
                       "closes itself once TikTok no longer waits for the seller.")
@@ -278,4 +285,56 @@ class ApprovalDeadline(Rule):
                 self, row, computed={"deadline": deadline, "warn_hours": warn, "lapsed": deadline <= now},
                 title=f"TikTok return {row['return_id']}: respond before {deadline:%Y-%m-%d %H:%M} UTC",
                 fingerprint_values=[row["return_id"], deadline],
+            )
+
+
+@register
+class ReleaseDeadline(Rule):
+    code = "release_deadline"
+    title = "TikTok refunds in full before the parcel is checked"
+    failure = "Refund decision due before TikTok's own deadline"
+    owner = Role.OPERATIONS
+    severity = Severity.HIGH
+    sla = timedelta(hours=2)
+    subject_kind = SubjectKind.PORTAL_RETURN
+    thresholds = {"warn_hours": 12}
+    threshold_help = {"warn_hours": "Warn this many hours before TikTok decides the received package by itself "
+                                    "(it approves the full refund when nobody answers)."}
+    description = ("TikTok waits for the seller's decision on a delivered parcel, and the refund gate is still "
+                   "waiting for the warehouse (the scan, or the inspection): when TikTok's deadline passes it "
+                   "approves the full refund by itself, whatever came back.")
+    what_to_check = ("Whether the parcel is in the warehouse and why it is not scanned or inspected yet, and "
+                     "TikTok's deadline shown here.")
+    closes_only_when_cleared = True
+    still_holds_message = ("TikTok still waits for the seller's receipt decision and the warehouse is not done: "
+                           "the case closes itself once the gate no longer waits or TikTok no longer does.")
+    how_to_resolve = ("Get the parcel scanned and inspected before the deadline (the gate then releases or holds "
+                      "the refund), or decide in Seller Center by hand. The exception closes itself once the gate "
+                      "no longer waits or TikTok no longer does.")
+
+    def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
+        from returnsync.models import PortalReturn
+
+        warn = int(self.threshold("warn_hours"))
+        rows = (
+            scoped(PortalReturn.objects.all(), scope)
+            .filter(marketplace_return__isnull=False,
+                    release_state__in=(ReleaseState.AWAITING_RECEIPT, ReleaseState.AWAITING_INSPECTION,
+                                       ReleaseState.AWAITING_AUTHORISATION),
+                    marketplace_return__stage=Stage.RECEIVED, marketplace_return__next_action_deadline__isnull=False,
+                    marketplace_return__next_action_deadline__lte=now + timedelta(hours=warn))
+            .values(*PORTAL_COLUMNS, *LINKED_TIKTOK_COLUMNS, "release_note")
+        )
+        for row in rows:
+            deadline = row["marketplace_return__next_action_deadline"]
+            waiting = {ReleaseState.AWAITING_RECEIPT: "the scan",
+                       ReleaseState.AWAITING_AUTHORISATION: "the authorised value"}.get(row["release_state"],
+                                                                                       "the inspection")
+            yield portal_finding(
+                self, row,
+                computed={"tiktok_deadline": deadline, "warn_hours": warn, "waiting_for": waiting,
+                          "gate": row["release_note"], "lapsed": deadline <= now},
+                title=(f"Order {row['order_ref']}: TikTok refunds in full at {deadline:%Y-%m-%d %H:%M} UTC; "
+                       f"still waiting for {waiting}"),
+                fingerprint_values=[row["return_ref"], deadline, row["release_state"]],
             )

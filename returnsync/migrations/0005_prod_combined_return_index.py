@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('returnsync', '0004_refund_gate_fields'),
+        ('returnsync', '0005_refund_gate_state'),
     ]
 
     operations = [

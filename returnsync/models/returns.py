@@ -131,6 +131,12 @@ class PortalReturn(TimeStamped):
         help_text="Where the return stands at the refund gate (returnsync.refund_gate).",
     )
     release_note = models.CharField(max_length=300, blank=True, default="", help_text="Why, in a sentence.")
+    expected_refund = money_field(
+        null=True, blank=True,
+        help_text="What the buyer should get back in all, like TikTok's refund figure (tax and shipping "
+                  "included): the portal's authorised value, else the value of what came back (returnsync.money). "
+                  "Empty until the parcel is received.",
+    )
     partial_refund_amount = money_field(
         null=True, blank=True,
         help_text="Set when fewer items came back than expected or one failed grading: what the buyer "
@@ -154,6 +160,7 @@ class PortalReturn(TimeStamped):
             ),
             non_negative("authorized_refund", "portalreturn"),
             non_negative("partial_refund_amount", "portalreturn"),
+            non_negative("expected_refund", "portalreturn"),
         ]
         indexes = [
             models.Index(fields=["order_ref"], name="preturn_order_ref_idx"),

@@ -97,3 +97,12 @@ def table_rows(table) -> SafeString:
             parts.append(f"<td {column.attrs['td'].as_html()}>{conditional_escape(cell)}</td>")
         parts.append("</tr>")
     return SafeString("".join(parts))
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template (None when absent or not a mapping)."""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None

@@ -11,7 +11,7 @@ from returnsync.views.connections import (
     SyncHealthView,
     WriteBackRetryView,
 )
-from returnsync.views.finance import FinanceView
+from returnsync.views.finance import FinanceReturnsView, FinanceView
 from returnsync.views.home import HomeView
 from returnsync.views.lists import (
     ApiCallListView,
@@ -32,7 +32,12 @@ from returnsync.views.operations import (
     WarehouseMappingFormView,
     WarehouseMappingListView,
 )
-from returnsync.views.returns import ReturnDetailView, ReturnLookupView
+from returnsync.views.returns import (
+    ReturnDecideView,
+    ReturnDetailView,
+    ReturnLookupView,
+    ReturnRejectReasonsView,
+)
 
 __all__ = [
     "ApiCallListView",
@@ -47,15 +52,18 @@ __all__ = [
     "ConnectionTestView",
     "ConnectionToggleView",
     "FilteredTableView",
+    "FinanceReturnsView",
     "FinanceView",
     "HomeView",
     "InboundEventListView",
     "InboundEventRetryView",
     "InventoryAdjustmentListView",
     "RefundListView",
+    "ReturnDecideView",
     "ReturnDetailView",
     "ReturnListView",
     "ReturnLookupView",
+    "ReturnRejectReasonsView",
     "RoleRequiredMixin",
     "SyncHealthView",
     "WarehouseMappingDeleteView",

@@ -4,11 +4,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.generic import TemplateView, View
 
-from returnsync import registry, selectors
+from returnsync import registry, selectors, services
 from returnsync.models import MarketplaceReturn
+from returnsync.roles import Role, has_any_role, roles_with_admin
 from returnsync.views.base import RoleRequiredMixin
 
 
@@ -55,6 +58,61 @@ class ReturnDetailView(RoleRequiredMixin, TemplateView):
                 marketplace_return=marketplace_return, portals=portals
             ),
         )
+        context.update(decision_context(self.request, marketplace_return))
         context.update(registry.page_context("return_detail", request=self.request,
                                              marketplace_return=marketplace_return))
         return context
+
+
+def decision_context(request: HttpRequest, marketplace_return: MarketplaceReturn, message=None) -> dict[str, Any]:
+    """What the request card shows: the decisions the marketplace takes now, whether this
+    person may take them, and the Seller Center links."""
+    ops = registry.marketplace_for(marketplace_return.connection)
+    return {"ret": marketplace_return, "decisions": ops.request_decisions(marketplace_return),
+            "may_decide": has_any_role(request.user, frozenset({Role.CX})),
+            "seller_center": ops.seller_center_links(marketplace_return), "decide_message": message}
+
+
+class ReturnDecideView(RoleRequiredMixin, View):
+    """POST ``kind`` = approve | reject (``reject_reason``, ``comment``): CX answers the TikTok
+    request; htmx gets the request card back with the outcome."""
+
+    nav_name = "return_list"
+    roles = roles_with_admin(Role.CX)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from django.contrib import messages
+
+        marketplace_return = get_object_or_404(MarketplaceReturn.objects.select_related("connection"), pk=pk)
+        kind = request.POST.get("kind", "")
+        try:
+            write_back = services.marketplace_request_decide(
+                marketplace_return=marketplace_return, kind=kind, user=request.user,
+                reject_reason=request.POST.get("reject_reason", ""), comment=request.POST.get("comment", ""))
+            level, text = messages.SUCCESS, (f"Sent to TikTok: {write_back.payload.get('decision')} (it shows on "
+                                             f"the timeline once TikTok answers).")
+        except services.ActionRefused as refused:
+            level, text = messages.ERROR, str(refused)
+        if not request.htmx:
+            messages.add_message(request, level, text)
+            return HttpResponseRedirect(reverse("return_detail", args=[pk]))
+        message = {"tags": messages.DEFAULT_TAGS[level], "text": text}
+        return TemplateResponse(request, "returns/includes/decide.html",
+                                decision_context(request, marketplace_return, message))
+
+
+class ReturnRejectReasonsView(RoleRequiredMixin, View):
+    """GET: the reasons TikTok takes for rejecting this request now (asked live)."""
+
+    nav_name = "return_list"
+    roles = roles_with_admin(Role.CX)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        marketplace_return = get_object_or_404(MarketplaceReturn.objects.select_related("connection"), pk=pk)
+        context: dict[str, Any] = {"ret": marketplace_return}
+        try:
+            context["reasons"] = registry.marketplace_for(marketplace_return.connection).reject_reasons(
+                marketplace_return)
+        except Exception as error:  # noqa: BLE001 — TikTok unreachable or refusing: say so in the form
+            context["error"] = str(error)[:300]
+        return TemplateResponse(request, "returns/includes/reject_reasons.html", context)

@@ -58,3 +58,11 @@ def test_processed_event_is_not_retried():
     event = InboundEventFactory(status=InboundStatus.PROCESSED)
     with pytest.raises(NotRetryable):
         inbound_event_retry(event_id=event.pk)
+
+
+def test_retrying_a_write_back_that_is_still_retrying_keeps_its_attempts_left():
+    write_back = WriteBackFactory(status=JobStatus.RETRYING, attempts=4, max_attempts=8)
+    write_back_retry(write_back_id=write_back.pk)
+    write_back.refresh_from_db()
+    assert (write_back.status, write_back.attempts, write_back.max_attempts) == (JobStatus.QUEUED, 4, 8)
+    assert write_back.next_attempt_at is None  # due now

@@ -18,6 +18,7 @@ from returnsync.services import portal_return_partial_refund_refresh
 from tests.factories import (
     BundleComponentFactory,
     BundleMappingFactory,
+    MarketplaceReturnLineFactory,
     OrderLineFactory,
     PortalReturnFactory,
     PortalReturnLineFactory,
@@ -186,4 +187,68 @@ def test_refund_outside_portal_auto_resolves_when_the_portal_closes_it():
     pr.stage = Stage.CANCELLED
     pr.save()
     [case] = detect("refund_outside_portal")
+    assert case.status == ExceptionStatus.AUTO_RESOLVED
+
+
+# --- money judged like with like, and the partial-refund task's settlement ------------------------
+
+
+def test_refund_mismatch_compares_the_item_price_with_tiktoks_items_subtotal():
+    # The portal authorised the full item price; TikTok's 21.65 includes 1.65 tax: no mismatch.
+    PortalReturnFactory(authorized_refund=Decimal("20.00"), marketplace_return__refund_total=Decimal("21.65"),
+                        marketplace_return__refund_subtotal=Decimal("20.00"))
+    assert detect("refund_mismatch") == []
+    # A portal whose authorised value includes tax and shipping is compared with the total.
+    PortalReturnFactory(authorized_refund=Decimal("20.00"), marketplace_return__refund_total=Decimal("21.65"),
+                        marketplace_return__refund_subtotal=Decimal("20.00"),
+                        connection__options={"authorized_refund_basis": "total"})
+    [case] = detect("refund_mismatch")
+    assert case.evidence["computed"]["compared_on"] == "total" and case.amount == Decimal("1.65")
+
+
+def partial(due: str, **kwargs):
+    return PortalReturnFactory(received_at=timezone.now(), partial_refund_amount=Decimal(due),
+                               partial_refund_detail={"due_total": due, "refund_amount": due, "currency": "USD",
+                                                      "lines": [{"sku": "TEE"}]}, **kwargs)
+
+
+def test_partial_refund_says_what_remains_what_to_recover_or_to_reject():
+    to_refund = partial("21.65")
+    RefundFactory(marketplace_return=to_refund.marketplace_return, amount=Decimal("10.00"))
+    to_recover = partial("21.65")
+    RefundFactory(marketplace_return=to_recover.marketplace_return, amount=Decimal("43.30"))
+    nothing_due = partial("0.00")
+    cases = {case.portal_return_id: case for case in detect("partial_refund")}
+    assert cases[to_refund.pk].amount == Decimal("11.65")
+    assert "refund the remaining 11.65 USD (10.00 of 21.65 refunded)" in cases[to_refund.pk].title
+    assert cases[to_recover.pk].evidence["computed"]["to_recover"] == "21.65"
+    assert "recover 21.65 USD" in cases[to_recover.pk].title
+    assert cases[nothing_due.pk].amount is None and "reject the refund" in cases[nothing_due.pk].title
+    assert not any("refund 0.00" in case.title for case in cases.values())
+
+
+def test_partial_refund_closes_itself_when_tiktoks_refund_matches_and_not_when_it_differs():
+    settles = partial("21.65")
+    differs = partial("21.65")
+    detect("partial_refund")
+    RefundFactory(marketplace_return=settles.marketplace_return, amount=Decimal("21.65"))
+    RefundFactory(marketplace_return=differs.marketplace_return, amount=Decimal("30.00"))
+    detect("partial_refund")
+    assert ExceptionCase.objects.get(portal_return=settles).status == ExceptionStatus.AUTO_RESOLVED
+    recover = ExceptionCase.objects.get(portal_return=differs, status__in=ExceptionStatus.active())
+    assert recover.evidence["computed"]["action"] == "recover" and recover.amount == Decimal("8.35")
+
+
+def test_refund_lag_clears_when_tiktok_refunds_the_order_without_a_linked_return():
+    pr = lagging()
+    pr.marketplace_return = None
+    pr.save()
+    line = PortalReturnLineFactory(portal_return=pr, sku="TEE-9")
+    detect("refund_lag")
+    # TikTok refunds another return on the same order, covering that SKU.
+    refund = RefundFactory(order_ref=pr.order_ref, amount=Decimal("21.65"))
+    refund.marketplace_return.order_ref = pr.order_ref
+    refund.marketplace_return.save()
+    MarketplaceReturnLineFactory(marketplace_return=refund.marketplace_return, seller_sku=line.sku)
+    [case] = detect("refund_lag")
     assert case.status == ExceptionStatus.AUTO_RESOLVED

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -12,6 +13,7 @@ from exceptions_app.models import ExceptionCase
 from exceptions_app.rules import rule_for
 from exceptions_app.rules.base import Scope
 from returnsync.choices import Grade, InboundStatus, JobStatus, Stage
+from returnsync.models import InventoryAdjustment
 from returnsync.roles import Role
 from tests.factories import (
     BundleComponentFactory,
@@ -148,3 +150,23 @@ def test_sync_failure_auto_resolves_after_a_successful_retry():
     event.status = InboundStatus.PROCESSED
     event.save()
     assert {case.status for case in detect("sync_failure")} == {ExceptionStatus.AUTO_RESOLVED}
+
+
+def test_restock_latency_judges_each_component_of_a_bundle_line():
+    bundle = BundleMappingFactory(bundle_sku="KIT")
+    BundleComponentFactory(bundle=bundle, component_sku="KIT-A", price_share=Decimal("0.5"))
+    BundleComponentFactory(bundle=bundle, component_sku="KIT-B", price_share=Decimal("0.5"))
+    line = sellable_line()
+    line.sku = "KIT"
+    line.save()
+    InventoryAdjustmentFactory(portal_return_line=line, seller_sku="KIT-A", status=JobStatus.SUCCEEDED)
+    InventoryAdjustmentFactory(portal_return_line=line, seller_sku="KIT-B", status=JobStatus.DEAD,
+                               last_error="warehouse not mapped")
+    [case] = detect("restock_latency")  # KIT-A went through; that does not hide KIT-B
+    computed = case.evidence["computed"]
+    assert computed["not_restocked"] == ["KIT-B"]
+    assert computed["restock"] == {"status": "dead", "last_error": "warehouse not mapped"}
+    assert "(KIT-B)" in case.title
+    InventoryAdjustment.objects.filter(seller_sku="KIT-B").update(status=JobStatus.SUCCEEDED)
+    [case] = detect("restock_latency")
+    assert case.status == ExceptionStatus.AUTO_RESOLVED

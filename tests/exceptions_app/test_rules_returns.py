@@ -11,7 +11,7 @@ from exceptions_app.detection import detection_run
 from exceptions_app.models import ExceptionCase
 from exceptions_app.rules import rule_for
 from exceptions_app.rules.base import Scope
-from returnsync.choices import JobStatus, Stage
+from returnsync.choices import JobStatus, ReleaseState, Stage
 from returnsync.roles import Role
 from tests.factories import (
     MarketplaceReturnFactory,
@@ -183,4 +183,37 @@ def test_approval_deadline_auto_resolves_once_answered():
     mr.stage = Stage.APPROVED
     mr.save()
     [case] = detect("approval_deadline")
+    assert case.status == ExceptionStatus.AUTO_RESOLVED
+
+
+# --- status_drift and the refund gate, release_deadline ---------------------------------------
+
+
+def received_at_the_warehouse(**kwargs):
+    return PortalReturnFactory(stage=Stage.RECEIVED, received_at=timezone.now() - timedelta(hours=6),
+                               marketplace_return__stage=Stage.RECEIVED, **kwargs)
+
+
+def test_a_release_the_gate_holds_is_not_status_drift():
+    released = received_at_the_warehouse(release_state=ReleaseState.RELEASED)
+    for state in ReleaseState.holds():
+        received_at_the_warehouse(release_state=state)
+    [case] = detect("status_drift")
+    assert case.subject_id == released.pk
+
+
+def test_release_deadline_fires_when_tiktok_decides_before_the_warehouse_is_done():
+    soon = timezone.now() + timedelta(hours=3)
+    waiting = received_at_the_warehouse(release_state=ReleaseState.AWAITING_INSPECTION,
+                                        marketplace_return__next_action_deadline=soon)
+    received_at_the_warehouse(release_state=ReleaseState.AWAITING_INSPECTION,  # far off: not yet
+                              marketplace_return__next_action_deadline=timezone.now() + timedelta(hours=40))
+    received_at_the_warehouse(release_state=ReleaseState.HELD_SHORT,  # the partial-refund task owns it
+                              marketplace_return__next_action_deadline=soon)
+    [case] = detect("release_deadline")
+    assert case.subject_id == waiting.pk and case.owner_role == Role.OPERATIONS
+    assert case.evidence["computed"]["waiting_for"] == "the inspection" and "TikTok refunds in full" in case.title
+    waiting.release_state = ReleaseState.RELEASED  # inspected: the gate released it
+    waiting.save()
+    [case] = detect("release_deadline")
     assert case.status == ExceptionStatus.AUTO_RESOLVED

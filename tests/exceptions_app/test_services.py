@@ -264,3 +264,42 @@ def test_an_open_case_may_be_assigned_by_anyone_of_its_role(cx, cx2):
     services.exception_reassign(exception_id=case.pk, user=cx, to_user=cx2)
     case.refresh_from_db()
     assert (case.status, case.assignee) == (ExceptionStatus.CLAIMED, cx2)
+
+
+def test_recording_more_than_remains_to_refund_asks_for_confirmation(finance):
+    case = partial_refund_case(evidence={"computed": {"remaining": "11.65", "action": "refund"}})
+    with pytest.raises(services.ExceptionActionError, match="more than the 11.65"):
+        services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.REFUNDED_MANUALLY,
+                                   note="Refunded in Seller Center", resolved_amount=Decimal("21.65"))
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.OPEN
+    services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.REFUNDED_MANUALLY,
+                               note="Refunded in Seller Center", resolved_amount=Decimal("21.65"), confirm_over=True)
+    assert ExceptionCase.objects.get(pk=case.pk).resolved_amount == Decimal("21.65")
+
+
+def test_a_recovery_resolves_without_an_amount_refunded(finance):
+    case = partial_refund_case(evidence={"computed": {"to_recover": "16.24", "action": "recover"}})
+    services.exception_resolve(exception_id=case.pk, user=finance, code=ResolutionCode.RECOVERY_STARTED,
+                               note="Asked the buyer to pay back 16.24")
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.RESOLVED
+
+
+def test_an_approval_deadline_cannot_be_resolved_while_tiktok_still_waits(cx):
+    from exceptions_app.detection import detection_run
+    from exceptions_app.rules.base import Scope
+    from returnsync.choices import Stage
+    from tests.factories import MarketplaceReturnFactory
+
+    mreturn = MarketplaceReturnFactory(stage=Stage.REQUESTED, next_action="SELLER_RESPOND_REFUND",
+                                       next_action_deadline=timezone.now() + timedelta(hours=3))
+    detection_run(scope=Scope())
+    case = ExceptionCase.objects.get(type_code="approval_deadline", marketplace_return=mreturn)
+    with pytest.raises(services.ExceptionActionError, match="TikTok still waits for the seller's answer"):
+        services.exception_resolve(exception_id=case.pk, user=cx, code=ResolutionCode.CUSTOMER_CONTACTED,
+                                   note="Called the buyer")
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.OPEN  # it stays in view
+    mreturn.stage, mreturn.next_action = Stage.APPROVED, ""  # TikTok agrees: the seller answered
+    mreturn.save()
+    services.exception_resolve(exception_id=case.pk, user=cx, code=ResolutionCode.CUSTOMER_CONTACTED,
+                               note="Approved after calling the buyer")
+    assert ExceptionCase.objects.get(pk=case.pk).status == ExceptionStatus.RESOLVED

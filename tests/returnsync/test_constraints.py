@@ -118,6 +118,9 @@ case("portalreturn_authorized_refund_non_negative")(
 case("portalreturn_partial_refund_amount_non_negative")(
     lambda: _amount_case(PortalReturnFactory, "partial_refund_amount", True)
 )
+case("portalreturn_expected_refund_non_negative")(
+    lambda: _amount_case(PortalReturnFactory, "expected_refund", True)
+)
 case("preturnline_unit_price_non_negative")(lambda: _amount_case(PortalReturnLineFactory, "unit_price", True))
 case("refund_amount_non_negative")(lambda: _amount_case(RefundFactory, "amount", False))
 

@@ -101,6 +101,18 @@ def _warehouse():
     return [WarehouseMappingFactory().pk]
 
 
+def _return():  # TikTok waits for its receipt decision: no request to answer, no call made
+    return [MarketplaceReturnFactory().pk]
+
+
+def _unreachable_return():  # TikTok cannot be reached (port 9): the reasons fragment says so
+    return [MarketplaceReturnFactory(order__connection__base_url="http://127.0.0.1:9/sandbox/tiktok").pk]
+
+
+_CX = frozenset({Role.CX, Role.ADMIN})
+_FINANCE = next(item.roles for item in NAVIGATION if item.url_name == "finance")
+
+
 def _loop_connection():  # no live test registered: the action answers at once
     return [ConnectionFactory(kind="loop").pk]
 
@@ -108,6 +120,9 @@ def _loop_connection():  # no live test registered: the action answers at once
 # (url name, method, make args, POST data, roles allowed, status for an allowed role)
 ACTIONS = [
     ("return_lookup", "get", list, {}, _RETURN_READERS, 302),
+    ("return_decide", "post", _return, {"kind": "approve"}, _CX, 302),
+    ("return_reject_reasons", "get", _unreachable_return, {}, _CX, 200),
+    ("finance_returns", "get", list, {"bucket": "matched"}, _FINANCE, 200),
     ("bundle_export", "get", list, {}, _BUNDLE_READERS, 200),
     ("bundle_create", "get", list, {}, _OPS, 200),
     ("bundle_create", "post", list, {"bundle_sku": "K", "components": "A, 1, 1"}, _OPS, 302),

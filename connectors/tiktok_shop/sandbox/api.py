@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from connectors.sandbox_kit import fault_rng, faults_clean
 from connectors.tiktok_shop.sandbox import state as sm
 from connectors.tiktok_shop.sandbox.models import (
     SandboxApp,
@@ -50,6 +51,8 @@ REFRESH_TOKEN_TTL = 365 * 24 * 3600
 WEBHOOK_MAX_ATTEMPTS = 10
 WEBHOOK_GIVE_UP_AFTER = timedelta(hours=1)
 TAX_RATE = Decimal("0.0825")
+# Where a return keeps the sandbox's own bookkeeping (never served).
+PRIVATE_KEY = "_sandbox"
 CENTS = Decimal("0.01")
 
 FAULT_KEYS = {
@@ -239,11 +242,9 @@ def connect(*, name: str, server_url: str, webhook_base_url: str | None = None):
 
 def set_faults(app, **faults) -> dict:
     """Replace the app's fault settings (keys: see FAULT_KEYS; nothing given = no faults)."""
-    unknown = set(faults) - set(FAULT_KEYS)
-    if unknown:
-        raise ValueError(f"Unknown fault(s): {', '.join(sorted(unknown))}")
+    cleaned = faults_clean(faults, FAULT_KEYS)
     app = get_app(app)
-    app.faults = {k: v for k, v in faults.items() if v not in (None, 0, 0.0, False) or k == "seed"}
+    app.faults = cleaned
     app.save(update_fields=["faults"])
     return app.faults
 
@@ -272,10 +273,7 @@ def targeted_fault(app: SandboxApp, key: str, ids) -> bool:
 
 
 def _fault_rng(app: SandboxApp, *parts) -> random.Random:
-    seed = app.faults.get("seed")
-    if seed is None:
-        return random.Random()
-    return random.Random("|".join(map(str, (seed, *parts))))
+    return fault_rng(app.faults, *parts)
 
 
 def answer_delay(app: SandboxApp) -> float:
@@ -611,6 +609,10 @@ def _apply_status(ret: SandboxReturn, *, to_status: str, next_actions, update_ti
     if partial_refund is not None:
         data["partial_refund"] = {"amount": money(partial_refund.get("amount", "0")),
                                   "currency": partial_refund.get("currency") or data["refund_amount"]["currency"]}
+        data["seller_proposed_return_type"] = "PARTIAL_REFUND"
+        data["buyer_rejected_partial_refund"] = False
+        # Where the request stood before the offer: a buyer who rejects it sends it back there.
+        data[PRIVATE_KEY] = {"offer_from": {"status": ret.return_status, "actions": previous_actions}}
     data["return_status"] = to_status
     data["update_time"] = at
     data["seller_next_action_response"] = sm.action_list(next_actions, now=at)
@@ -660,6 +662,10 @@ def seller_decision(shop: SandboxShop, return_id: str, *, kind: str, decision: s
                 ok = False
             if not ok:
                 raise sm.DecisionError(sm.INVALID_PARAMS, "partial_refund.amount is missing or out of range.")
+            refused = sm.partial_refund_cap_error(region=shop.region, amount=Decimal(str(amount)),
+                                                  price=Decimal(ret.data["refund_amount"]["refund_subtotal"]))
+            if refused:
+                raise sm.DecisionError(sm.INVALID_PARAMS, refused)
         if decision == "APPROVE_RECEIVED_PACKAGE":
             ret.received = True
         ret.decisions = [*ret.decisions, decision]
@@ -670,9 +676,59 @@ def seller_decision(shop: SandboxShop, return_id: str, *, kind: str, decision: s
         _queue_return_webhook(shop, ret.data)
 
 
+def public(data: dict) -> dict:
+    """A return as the API shows it (without the sandbox's own bookkeeping)."""
+    return {k: v for k, v in data.items() if k != PRIVATE_KEY}
+
+
+def buyer_answers_partial_refund(app, return_id: str, *, accept: bool, update_time: int | None = None) -> dict:
+    """The buyer answers the seller's partial-refund offer: accepted, TikTok refunds the
+    offered amount (the buyer keeps the item) and the request succeeds, ``refund_amount``
+    still the request's full figure and ``partial_refund`` what was paid; rejected, the
+    request goes back to where it was before the offer, ``buyer_rejected_partial_refund`` true."""
+    shop = get_shop(app)
+    with transaction.atomic():
+        ret = SandboxReturn.objects.select_for_update().get(shop=shop, return_id=str(return_id))
+        if ret.return_status != sm.AWAITING_BUYER_RESPONSE:
+            raise ValueError(f"return {return_id} has no partial-refund offer waiting ({ret.return_status})")
+        data = dict(ret.data)
+        offer = data.get("partial_refund") or {}
+        before = (data.get(PRIVATE_KEY) or {}).get("offer_from") or {}
+        if accept:  # refund_amount stays the request's figure; partial_refund says what was paid
+            data["buyer_rejected_partial_refund"] = False
+            data["can_buyer_keep_item"] = True
+            ret.data = data
+            _apply_status(ret, to_status=sm.SUCCESS, next_actions=[], update_time=update_time,
+                          event="BUYER_ACCEPT_PARTIAL_REFUND", note=f"accepted {offer.get('amount')}")
+        else:
+            data["buyer_rejected_partial_refund"] = True
+            ret.data = data
+            _apply_status(ret, to_status=before.get("status") or sm.PENDING, next_actions=before.get("actions"),
+                          update_time=update_time, event="BUYER_REJECT_PARTIAL_REFUND",
+                          note=f"rejected {offer.get('amount')}")
+        _queue_return_webhook(shop, ret.data)
+    return public(ret.data)
+
+
+def platform_decides(app, return_id: str, *, update_time: int | None = None) -> dict:
+    """Nobody answered a delivered parcel before its deadline: TikTok approves the received
+    package by itself and refunds the request in full."""
+    shop = get_shop(app)
+    with transaction.atomic():
+        ret = SandboxReturn.objects.select_for_update().get(shop=shop, return_id=str(return_id))
+        actions = [a["action"] for a in ret.data.get("seller_next_action_response") or []]
+        if sm.RESPOND_RECEIVE not in actions:
+            raise ValueError(f"return {return_id} does not wait for a receipt decision ({ret.return_status})")
+        to_status = sm.REPLACEMENT_COMPLETE if ret.return_type == sm.REPLACEMENT else sm.SUCCESS
+        _apply_status(ret, to_status=to_status, next_actions=[], update_time=update_time,
+                      event="PLATFORM_AUTO_APPROVE_RECEIVED_PACKAGE", note="seller did not answer in time")
+        _queue_return_webhook(shop, ret.data)
+    return public(ret.data)
+
+
 def return_state(app, return_id: str) -> dict:
     ret = SandboxReturn.objects.get(shop=get_shop(app), return_id=str(return_id))
-    return {**ret.data, "received": ret.received, "decisions": list(ret.decisions),
+    return {**public(ret.data), "received": ret.received, "decisions": list(ret.decisions),
             "records": list(ret.records.values("event", "return_status", "create_time", "description", "note"))}
 
 
@@ -700,7 +756,7 @@ def _queue_order_webhook(shop: SandboxShop, data: dict) -> None:
 
 
 def _outbox():
-    from connectors.sandbox_outbox import Outbox
+    from connectors.sandbox_kit import Outbox
 
     def give_up(row) -> bool:
         return row.attempts >= WEBHOOK_MAX_ATTEMPTS and row.created_at < timezone.now() - WEBHOOK_GIVE_UP_AFTER
@@ -718,10 +774,10 @@ def _outbox():
 
 def deliver_webhooks(app=None, *, limit: int = 500, timeout: float = 5.0, session=None) -> int:
     """POST pending notifications to each app's webhook URL; returns how many were
-    delivered. Applies the app's drop/duplicate/reorder faults (``connectors.sandbox_outbox``);
+    delivered. Applies the app's drop/duplicate/reorder faults (``connectors.sandbox_kit``);
     a failure stays pending and is retried by every later call (given up after
     WEBHOOK_MAX_ATTEMPTS attempts and WEBHOOK_GIVE_UP_AFTER)."""
-    from connectors.sandbox_outbox import deliver
+    from connectors.sandbox_kit import deliver
 
     qs = SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING).exclude(app__webhook_url="")
     if app is not None:

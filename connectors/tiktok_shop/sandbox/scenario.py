@@ -175,10 +175,18 @@ def traffic_tick(app, *, rng: random.Random, new_returns: int = 2, advance: int 
         step = _next_step(ret, now, rng)
         if step is None:
             continue
-        to_status, actions = step
-        api.advance_return(app, ret.return_id, to_status=to_status, next_actions=actions)
+        if step == ANSWER_OFFER:
+            api.buyer_answers_partial_refund(app, ret.return_id, accept=rng.random() < 0.75)
+        elif step == PLATFORM_DECIDES:
+            api.platform_decides(app, ret.return_id)
+        else:
+            to_status, actions = step
+            api.advance_return(app, ret.return_id, to_status=to_status, next_actions=actions)
         moved += 1
     return {"created": made, "advanced": moved}
+
+
+ANSWER_OFFER, PLATFORM_DECIDES = "answer_offer", "platform_decides"
 
 
 def _next_step(ret: SandboxReturn, now: int, rng: random.Random):
@@ -199,10 +207,10 @@ def _next_step(ret: SandboxReturn, now: int, rng: random.Random):
         if sm.RESPOND_RECEIVE not in actions:
             return sm.BUYER_SHIPPED_ITEM, [sm.RESPOND_RECEIVE]  # parcel delivered to the seller
         if expired:
-            return (sm.REPLACEMENT_COMPLETE if rtype == sm.REPLACEMENT else sm.SUCCESS), None
+            return PLATFORM_DECIDES  # nobody answered the delivered parcel: TikTok approves it by itself
         return None
     if status == sm.AWAITING_BUYER_RESPONSE:
-        return sm.SUCCESS, None  # buyer accepts the partial refund
+        return ANSWER_OFFER  # the buyer answers the partial-refund offer (see traffic_tick)
     if status == sm.SUCCESS:
         return sm.COMPLETE, None
     if status == sm.REJECT_RECEIVE_PACKAGE and rng.random() < 0.3:

@@ -173,3 +173,49 @@ def decide(*, kind: str, decision: str, return_type: str, status: str, actions: 
     if to_status is None:  # APPROVE_RECEIVED_PACKAGE
         to_status = REPLACEMENT_COMPLETE if return_type == REPLACEMENT else SUCCESS
     return to_status
+
+
+# Partial-refund offers: TikTok's market caps (US, from the seller docs; other regions' caps
+# are unknown here, so the sandbox applies none there). **Uncertain** in detail.
+PARTIAL_REFUND_CAPS = {
+    "US": {"price_min": "10", "price_max": "100", "percent_min": "10", "percent_max": "50",
+           "amount_min": "5", "amount_max": "50"},
+}
+
+
+def partial_refund_cap_error(*, region: str, amount, price) -> str:
+    """Why an offer is outside the region's caps ("" when it is inside, or the region has none)."""
+    from decimal import Decimal
+
+    caps = PARTIAL_REFUND_CAPS.get(str(region or "").upper())
+    if not caps:
+        return ""
+    amount, price = Decimal(amount), Decimal(price)
+    if not Decimal(caps["price_min"]) <= price <= Decimal(caps["price_max"]):
+        return f"Partial refunds are offered on items priced {caps['price_min']}-{caps['price_max']} only."
+    low = max(Decimal(caps["amount_min"]), price * Decimal(caps["percent_min"]) / 100)
+    high = min(Decimal(caps["amount_max"]), price * Decimal(caps["percent_max"]) / 100)
+    if not low <= amount <= high:
+        return f"partial_refund.amount must be between {low:.2f} and {high:.2f} for this item."
+    return ""
+
+
+# Reject reasons per seller action (names in TikTok's style; the real list is longer).
+REJECT_REASONS = {
+    RESPOND_REFUND: [("seller_reject_apply_product_used", "The item has been used"),
+                     ("seller_reject_apply_no_reason", "The buyer's reason does not apply")],
+    RESPOND_RETURN: [("seller_reject_apply_product_used", "The item has been used"),
+                     ("seller_reject_apply_outside_policy", "Outside the return policy")],
+    RESPOND_RECEIVE: [("seller_reject_receive_package_empty", "The parcel was empty"),
+                      ("seller_reject_receive_package_damaged", "The item came back damaged")],
+    RESPOND_REPLACEMENT: [("seller_reject_replacement_out_of_stock", "No replacement in stock")],
+}
+
+
+def reject_reasons(actions) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for action in actions:
+        for reason in REJECT_REASONS.get(action, []):
+            if reason not in seen:
+                seen.append(reason)
+    return seen

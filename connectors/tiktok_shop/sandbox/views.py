@@ -186,7 +186,7 @@ def returns_search(request, app, shop, **kw):
     if more:
         last = rows[-1]
         next_token = _token_encode({"v": getattr(last, sort_field), "i": last.id, "f": fingerprint})
-    return {"return_orders": [r.data for r in rows], "total_count": total, "next_page_token": next_token}
+    return {"return_orders": [api.public(r.data) for r in rows], "total_count": total, "next_page_token": next_token}
 
 
 def return_records(request, app, shop, *, return_id, **kw):
@@ -196,6 +196,17 @@ def return_records(request, app, shop, *, return_id, **kw):
     return {"records": [{"event": r.event, "description": r.description, "note": r.note,
                          "return_status": r.return_status, "create_time": r.create_time,
                          "images": [], "videos": []} for r in ret.records.all()]}
+
+
+def reject_reasons(request, app, shop, **kw):
+    """GET /return_refund/202309/reject_reasons?return_or_cancel_id=: the reasons a seller may
+    give for this request (by its type and where it stands)."""
+    return_id = request.GET.get("return_or_cancel_id") or ""
+    ret = SandboxReturn.objects.filter(shop=shop, return_id=return_id).first()
+    if ret is None:
+        raise ApiError(sm.RETURN_NOT_FOUND, f"Return {return_id} does not exist.", 404 if return_id else 400)
+    actions = [a["action"] for a in ret.data.get("seller_next_action_response") or []]
+    return {"reasons": [{"name": name, "text": text} for name, text in sm.reject_reasons(actions)]}
 
 
 def _decision(request, app, shop, *, return_id, kind):
@@ -342,6 +353,7 @@ ROUTES = [
     ("POST", rf"/return_refund/202309/returns/{R}/approve", return_approve, True),
     ("POST", rf"/return_refund/202309/returns/{R}/reject", return_reject, True),
     ("POST", r"/return_refund/202309/cancellations/search", cancellations_search, True),
+    ("GET", r"/return_refund/202309/reject_reasons", reject_reasons, True),
     ("GET", r"/order/202309/orders", orders_get, True),
     ("POST", r"/product/202309/inventory/search", inventory_search, True),
     ("POST", r"/product/202309/products/(?P<product_id>[0-9A-Za-z_-]+)/inventory/update", inventory_update, True),

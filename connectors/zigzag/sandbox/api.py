@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from connectors.sandbox_kit import fault_rng, faults_clean
 from connectors.zigzag.sandbox.models import ZigZagAccount, ZigZagReturn, ZigZagToken, ZigZagWebhook
 
 TOKEN_TTL = 1800  # ZigZag JWTs live 30 minutes
@@ -126,18 +127,15 @@ def account_for_token(token: str) -> ZigZagAccount | None:
 
 
 def set_faults(account, **faults) -> dict:
-    unknown = set(faults) - set(FAULT_KEYS)
-    if unknown:
-        raise ValueError(f"Unknown fault(s): {', '.join(sorted(unknown))}")
+    cleaned = faults_clean(faults, FAULT_KEYS)
     account = get_account(account)
-    account.faults = {k: v for k, v in faults.items() if v not in (None, 0, 0.0, False) or k == "seed"}
+    account.faults = cleaned
     account.save(update_fields=["faults"])
     return account.faults
 
 
 def _fault_rng(account: ZigZagAccount, *parts) -> random.Random:
-    seed = (account.faults or {}).get("seed")
-    return random.Random() if seed is None else random.Random("|".join(map(str, (seed, *parts))))
+    return fault_rng(account.faults, *parts)
 
 
 def take_fault(account: ZigZagAccount, key: str) -> bool:
@@ -197,6 +195,8 @@ def serialize(ret: ZigZagReturn) -> dict:
         "status": ret.status, "location": ret.location, "tracking_number": ret.tracking_number,
         "carrier": ret.carrier, "currency": ret.currency, "items": ret.items,
         "created_at": ret.created_at.isoformat(), "updated_at": ret.updated_at.isoformat(),
+        "received_at": ret.received_at.isoformat() if ret.received_at else None,
+        "graded_at": ret.graded_at.isoformat() if ret.graded_at else None,
     }
     refund = refund_amount(ret)
     if refund is not None:
@@ -295,6 +295,7 @@ def scan(account, ref: str, *, received: dict[str, int] | None = None, location:
             item = _match(ret.items, key)
             item["received_quantity"] = max(0, min(int(qty), item["quantity"]))
         ret.status = RECEIVED
+        ret.received_at = ret.received_at or at or timezone.now()  # the first scan is the receipt
         if location:
             ret.location = location
     return _change(account, ref, "return.received", apply, at)
@@ -310,6 +311,7 @@ def grade(account, ref: str, *, grades: dict[str, str] | None = None, at: dateti
         for key, value in (grades or {}).items():
             _match(ret.items, key)["grade"] = str(value).upper()
         ret.status = GRADED
+        ret.graded_at = at or timezone.now()
     return _change(account, ref, "return.graded", apply, at)
 
 
@@ -358,7 +360,7 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def _outbox():
-    from connectors.sandbox_outbox import Outbox
+    from connectors.sandbox_kit import Outbox
 
     return Outbox(
         sender=lambda row: row.account, url=lambda acct: acct.webhook_url, faults=lambda acct: acct.faults or {},
@@ -371,10 +373,10 @@ def _outbox():
 
 def deliver_webhooks(account=None, *, limit: int = 500, timeout: float = 5.0, session=None) -> int:
     """POST pending webhooks (signed ``X-ZigZag-Signature``), applying the account's
-    drop/duplicate/reorder faults (``connectors.sandbox_outbox``). A failure stays pending
+    drop/duplicate/reorder faults (``connectors.sandbox_kit``). A failure stays pending
     and is re-sent by later calls (ZigZag itself retries daily for a week); given up after
     WEBHOOK_MAX_ATTEMPTS."""
-    from connectors.sandbox_outbox import deliver
+    from connectors.sandbox_kit import deliver
 
     qs = ZigZagWebhook.objects.filter(status=ZigZagWebhook.Status.PENDING).exclude(account__webhook_url="")
     if account is not None:

@@ -52,6 +52,8 @@ class ZigZagReturn(models.Model):
     items = models.JSONField(default=list)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    received_at = models.DateTimeField(null=True, blank=True, help_text="When the warehouse scanned it in.")
+    graded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

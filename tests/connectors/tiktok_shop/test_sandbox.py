@@ -233,11 +233,15 @@ def test_reject_and_partial_refund(peer):
     assert sandbox.return_state(app, a)["return_status"] == "REFUND_OR_RETURN_REQUEST_REJECT"
     assert approve(peer, b, "OFFER_PARTIAL_REFUND", "p0", partial_refund={"amount": "999", "currency": "USD"})[
         "code"] == 36009004
-    assert approve(peer, b, "OFFER_PARTIAL_REFUND", "p1", partial_refund={"amount": "2.50", "currency": "USD"})[
+    # US caps on a 10.00 item: 10-50 % of the price and at least 5.00, so only 5.00 goes.
+    refused = approve(peer, b, "OFFER_PARTIAL_REFUND", "p1", partial_refund={"amount": "2.50", "currency": "USD"})
+    assert refused["code"] == 36009004 and "between 5.00 and 5.00" in refused["message"]
+    assert approve(peer, b, "OFFER_PARTIAL_REFUND", "p2", partial_refund={"amount": "5.00", "currency": "USD"})[
         "code"] == 0
     state = sandbox.return_state(app, b)
     assert state["return_status"] == "AWAITING_BUYER_RESPONSE"
-    assert state["partial_refund"] == {"amount": "2.50", "currency": "USD"}
+    assert state["partial_refund"] == {"amount": "5.00", "currency": "USD"}
+    assert state["seller_proposed_return_type"] == "PARTIAL_REFUND" and state["buyer_rejected_partial_refund"] is False
 
 
 def test_idempotency_key_replays_the_same_answer(peer):

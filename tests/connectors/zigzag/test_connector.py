@@ -227,4 +227,10 @@ def test_a_zigzag_return_seen_before_its_tiktok_return_is_linked_and_acted_on_wh
     portal.refresh_from_db()
     assert portal.marketplace_return.return_id == ret["return_id"]
     assert PortalReturn.objects.filter(connection=zigzag).count() == 1  # linked, not mirrored a second time
+    # Scanned but not inspected: the refund gate holds TikTok's full refund until it is.
+    assert portal.release_state == "awaiting_inspection"
+    assert tiktok_sandbox.return_state(tiktok, ret["return_id"])["decisions"] == []
+    zigzag_sandbox.grade(zigzag, zz.return_id)
+    zigzag_sandbox.deliver_webhooks(zigzag)
+    drain()
     assert tiktok_sandbox.return_state(tiktok, ret["return_id"])["decisions"] == ["APPROVE_RECEIVED_PACKAGE"]

@@ -61,11 +61,13 @@ def test_rows_are_validated_one_by_one_and_valid_ones_apply_like_a_webhook(syste
     lines = {ln.sku: ln for ln in portal.lines.all()}
     assert (lines["MUG"].received_quantity, lines["MUG"].grade) == (1, Grade.SELLABLE)
     assert (lines["CUP"].received_quantity, lines["CUP"].grade) == (1, Grade.DAMAGED)
-    drain()  # the same follow-ups as a webhook: TikTok receipt and the restock
-    assert tiktok_sandbox.return_state(tiktok, ret["return_id"])["decisions"] == ["APPROVE_RECEIVED_PACKAGE"]
+    drain()  # the same follow-ups as a webhook: the refund gate and the restock
+    # One mug short and the cup damaged: TikTok's full refund is held, never released.
+    assert tiktok_sandbox.return_state(tiktok, ret["return_id"])["decisions"] == []
     assert tiktok_sandbox.inventory(tiktok, "8101")["warehouses"][warehouse] == 11
     portal.refresh_from_db()
     assert str(portal.partial_refund_amount) == "12.50"  # one mug of two back; the cup is damaged
+    assert portal.release_state == "held_short"
 
     events, adjustments = ReturnEvent.objects.count(), InventoryAdjustment.objects.count()
     again = upload(client, zigzag, csv_text)

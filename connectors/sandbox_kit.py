@@ -1,6 +1,7 @@
-"""The sandboxes' webhook outbox, written once: every fake server queues the webhooks it
-would send as rows, and ``deliver`` POSTs them with the delivery faults a real sender
-shows (dropped, duplicated, reordered), leaving a failure pending for the next call.
+"""What every sandbox shares, written once: fault settings (``faults_clean``, seeded dice
+``fault_rng``) and the webhook outbox: every fake server queues the webhooks it would send
+as rows, and ``deliver`` POSTs them with the delivery faults a real sender shows
+(dropped, duplicated, reordered), leaving a failure pending for the next call.
 
 Each sandbox keeps its own outbox table (fields ``status`` with the values below,
 ``attempts``, ``last_status_code``, ``last_error``, ``delivered_at``, ``body``) and says
@@ -44,6 +45,14 @@ def fault_rng(faults: dict, *parts) -> random.Random:
     """Reproducible dice when the faults carry a ``seed``."""
     seed = (faults or {}).get("seed")
     return random.Random() if seed is None else random.Random("|".join(map(str, (seed, *parts))))
+
+
+def faults_clean(faults: dict, known) -> dict:
+    """Fault settings as stored: unknown keys refused, the ones switched off dropped."""
+    unknown = set(faults) - set(known)
+    if unknown:
+        raise ValueError(f"Unknown fault(s): {', '.join(sorted(unknown))}")
+    return {k: v for k, v in faults.items() if v not in (None, 0, 0.0, False) or k == "seed"}
 
 
 def _post(session, url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str]:
