@@ -175,6 +175,7 @@ class Deliverer:
         self.sent = 0
         self.lock = threading.Lock()
         self.local = threading.local()
+        self.stopped = threading.Event()
 
     def _post(self, item) -> None:
         import requests
@@ -189,7 +190,7 @@ class Deliverer:
                 response = session.post(url, data=body, headers=headers, timeout=30)
             except requests.RequestException:
                 session = self.local.session = requests.Session()
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self.stopped.is_set():
                     raise
                 time.sleep(0.25)
                 continue
@@ -212,12 +213,18 @@ class Deliverer:
                 self._post(item)
             return
         done = 0
-        with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+        pool = ThreadPoolExecutor(max_workers=SENDERS)
+        try:
             for future in [pool.submit(self._post, item) for item in batch]:
                 future.result()
                 done += 1
                 if progress is not None:
                     progress(done / len(batch))
+        except BaseException:
+            self.stopped.set()  # stopping (SIGTERM, an error): senders give up instead of retrying
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
 
 
 def pending_webhooks() -> list[tuple[str, bytes, dict]]:

@@ -64,3 +64,26 @@ def test_health_says_nothing_about_the_business():
     text = get().content.decode()
     for word in ("return", "order", "exception", "refund"):
         assert word not in text.lower()
+
+
+def test_the_sweeps_add_nothing_while_the_queue_holds_a_backlog(settings):
+    """A lost task's work is swept up again, but not while a backlog still holds it: every
+    minute the whole backlog would be queued once more."""
+    from django_q.models import OrmQ
+    from django_q.tasks import async_task
+
+    from connectors import tasks
+    from returnsync.models import InboundEvent
+    from tests.factories import ConnectionFactory
+
+    conn = ConnectionFactory()
+    InboundEvent.objects.create(connection=conn, source=conn.kind, event_type="RETURN_STATUS_CHANGE",
+                                dedupe_key=f"{conn.pk}:lost", body=b"{}", headers={})
+    InboundEvent.objects.filter(dedupe_key=f"{conn.pk}:lost").update(received_at=timezone.now() - timedelta(hours=1))
+    for n in range(tasks.BACKLOG + 1):
+        async_task("math.floor", n)
+    queued = OrmQ.objects.count()
+    assert tasks.inbound_events_requeue() == 0 and tasks.writebacks_due() == 0
+    assert OrmQ.objects.count() == queued
+    OrmQ.objects.all().delete()
+    assert tasks.inbound_events_requeue() == 1  # the queue drained: the lost event is queued again
