@@ -46,7 +46,7 @@ PAGE_SIZE = 50
 BLOCK = 10  # pages per alternating block of new-return apply and raw insert
 WEBHOOK_RATE = 100
 WEBHOOK_SECONDS = 5.0
-BENCH_DB = "returnsync_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "returnsync_bench")  # PostgreSQL: a database of its own
 STATUSES = [
     ("RETURN_OR_REFUND_REQUEST_PENDING", "SELLER_RESPOND_RETURN"),
     ("AWAITING_BUYER_SHIP", ""),

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from connectors.jobs import (
     due_q,
+    exclusive,
     job_claim,
     job_enqueue,
     job_fail,
@@ -274,30 +275,35 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
         return adjustment
     client = client or _client(write_back.connection)
     payload = dict(write_back.payload or {})
+    # One adjustment of a SKU at a time, across workers: two restocks of the same SKU reading
+    # 104 at once would both write 105 (the API sets absolute quantities), and an answer lost
+    # and sent again must not land after another adjustment's write (found by bench/soak.py).
+    key = f"tiktok-stock:{write_back.connection_id}:{adjustment.sku_id}"
     try:
-        product_id, quantities = _warehouse_quantities(client.search_inventory(sku_ids=[adjustment.sku_id]),
-                                                       adjustment.sku_id, adjustment.warehouse_id)
-        product_id = product_id or adjustment.product_id
-        current = quantities[adjustment.warehouse_id]
-        done = False
-        if "target" in payload:  # an earlier attempt may have been applied
-            if current == payload["target"]:
-                done = True
-            elif current != payload["before"]:
-                raise StockMoved(
-                    f"stock at {adjustment.warehouse_id} is {current}: neither before ({payload['before']}) "
-                    f"nor target ({payload['target']}); check by hand"
-                )
-        if not done:
-            payload.update(before=current, target=max(current + adjustment.delta, 0))
-            WriteBack.objects.filter(pk=write_back.pk).update(payload=payload)  # committed before sending
-            quantities[adjustment.warehouse_id] = payload["target"]
-            data = client.update_inventory(product_id, [{
-                "id": adjustment.sku_id,
-                "inventory": [{"warehouse_id": wh, "quantity": qty} for wh, qty in sorted(quantities.items())],
-            }]) or {}
-            if data.get("errors"):
-                raise TikTokApiError(f"inventory update errors: {data['errors']}"[:500], retryable=False)
+        with exclusive(key):
+            product_id, quantities = _warehouse_quantities(client.search_inventory(sku_ids=[adjustment.sku_id]),
+                                                           adjustment.sku_id, adjustment.warehouse_id)
+            product_id = product_id or adjustment.product_id
+            current = quantities[adjustment.warehouse_id]
+            done = False
+            if "target" in payload:  # an earlier attempt may have been applied
+                if current == payload["target"]:
+                    done = True
+                elif current != payload["before"]:
+                    raise StockMoved(
+                        f"stock at {adjustment.warehouse_id} is {current}: neither before ({payload['before']}) "
+                        f"nor target ({payload['target']}); check by hand"
+                    )
+            if not done:
+                payload.update(before=current, target=max(current + adjustment.delta, 0))
+                WriteBack.objects.filter(pk=write_back.pk).update(payload=payload)  # committed before sending
+                quantities[adjustment.warehouse_id] = payload["target"]
+                data = client.update_inventory(product_id, [{
+                    "id": adjustment.sku_id,
+                    "inventory": [{"warehouse_id": wh, "quantity": qty} for wh, qty in sorted(quantities.items())],
+                }]) or {}
+                if data.get("errors"):
+                    raise TikTokApiError(f"inventory update errors: {data['errors']}"[:500], retryable=False)
     except Exception as exc:
         job_fail(write_back, exc, timezone.now())
         adjustment.status = write_back.status
