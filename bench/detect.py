@@ -76,7 +76,8 @@ class Table:
             if isinstance(f, models.DateTimeField):
                 conv = ops.adapt_datetimefield_value
             elif isinstance(f, models.DecimalField):
-                conv = (lambda v, f=f: ops.adapt_decimalfield_value(v, f.max_digits, f.decimal_places))
+                def conv(v, f=f):
+                    return (ops.adapt_decimalfield_value(v, f.max_digits, f.decimal_places))
             elif isinstance(f, models.JSONField):
                 conv = json.dumps
             else:

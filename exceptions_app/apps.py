@@ -19,6 +19,7 @@ class ExceptionsConfig(AppConfig):
         registry.schedule_setup_register(notify_tasks.schedules_ensure)
         registry.page_context_register("home", pages.home_context)
         registry.page_context_register("return_detail", pages.return_detail_context)
+        registry.page_context_register("portal_return_detail", pages.portal_return_detail_context)
         registry.page_context_register("finance", pages.finance_context)
         registry.page_context_register("sync_health", pages.sync_health_context)
         registry.tolerance_provider_register(tasks.refund_tolerance)

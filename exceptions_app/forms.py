@@ -53,7 +53,8 @@ class ReassignForm(_ActionForm):
 
 
 class BulkForm(forms.Form):
-    ACTIONS = (("claim", "Claim"), ("release", "Release"), ("resolve", "Resolve"))
+    ACTIONS = (("claim", "Claim"), ("release", "Release"), ("resolve", "Resolve"),
+               ("retry", "Retry the failed step"), ("mirror", "Mirror into the portal"))
 
     action = forms.ChoiceField(choices=ACTIONS)
     ids = forms.TypedMultipleChoiceField(coerce=int, choices=(), error_messages={
@@ -93,3 +94,23 @@ class TypeSettingForm(forms.Form):
 
     def thresholds(self) -> dict[str, str]:
         return {name.removeprefix("t_"): value for name, value in self.cleaned_data.items() if name.startswith("t_")}
+
+
+class ServiceLevelForm(forms.Form):
+    """The service-level page's period (the finance pages' rule: two weeks by default, at
+    most a year), TikTok shop and portal."""
+
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    shop = forms.ModelChoiceField(queryset=None, required=False, empty_label="All TikTok shops")
+    connection = forms.ModelChoiceField(queryset=None, required=False, empty_label="All portals")
+
+    def __init__(self, *args, **kwargs):
+        from returnsync import registry
+        from returnsync.models import Connection
+        from returnsync.registry import ConnectorRole
+
+        super().__init__(*args, **kwargs)
+        for name, role in (("shop", ConnectorRole.MARKETPLACE), ("connection", ConnectorRole.RETURNS_PORTAL)):
+            self.fields[name].queryset = Connection.objects.filter(
+                kind__in=registry.kinds(role=role)).order_by("kind", "name")

@@ -116,6 +116,10 @@ def return_detail_context(*, request, marketplace_return) -> dict:
     return {**_links(), "exceptions": list(return_exceptions(marketplace_return=marketplace_return))}
 
 
+def portal_return_detail_context(*, request, portal_return) -> dict:
+    return {**_links(), "exceptions": list(exceptions_active().filter(portal_return=portal_return))}
+
+
 def finance_context(*, request, portal_return_ids=()) -> dict:
     """The open finance cases of the money tasks the page lists (portal return → case)."""
     cases = finance_tasks().filter(portal_return_id__in=list(portal_return_ids))

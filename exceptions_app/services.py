@@ -326,6 +326,50 @@ def exception_retry(*, exception_id: int, user: AbstractBaseUser) -> ExceptionCa
     return case
 
 
+# Cases whose fix is a step on the other system, taken from the case (operations).
+MIRROR_TYPES = frozenset({"portal_bypass"})
+RESEND_TYPES = frozenset({"status_drift"})
+
+
+def _for_step(*, exception_id: int, user: AbstractBaseUser, types: frozenset[str]) -> ExceptionCase:
+    case = _get_for_actor(exception_id=exception_id, user=user)
+    _ensure_active(case)
+    if case.type_code not in types or case.marketplace_return is None:
+        raise ExceptionActionError(f"Exception {case.pk} is not a {' or '.join(sorted(types))} case on a TikTok return.")
+    if case.assignee_id is not None and case.assignee_id != user.pk and not _is_admin(user):
+        raise ExceptionActionError(f"Exception {case.pk} is claimed by {_name(case.assignee)}.")
+    return case
+
+
+def exception_mirror_now(*, exception_id: int, user: AbstractBaseUser) -> str:
+    """Create the missing portal record from a portal-bypass case (retried if it failed)."""
+    from returnsync.services import ActionRefused, portal_mirror_now
+
+    case = _for_step(exception_id=exception_id, user=user, types=MIRROR_TYPES)
+    try:
+        message = portal_mirror_now(marketplace_return=case.marketplace_return, user=user)
+    except ActionRefused as refused:
+        raise ExceptionActionError(str(refused)) from None
+    _activity(case, verb=ActivityVerb.RETRIED, user=user, from_status=case.status, to_status=case.status,
+              note=message)
+    return message
+
+
+def exception_resend_receipt(*, exception_id: int, user: AbstractBaseUser) -> str:
+    """Send TikTok the received-package decision again from a status-drift case."""
+    from returnsync.services import ActionRefused, receipt_resend
+
+    case = _for_step(exception_id=exception_id, user=user, types=RESEND_TYPES)
+    try:
+        write_back = receipt_resend(marketplace_return=case.marketplace_return, user=user)
+    except ActionRefused as refused:
+        raise ExceptionActionError(str(refused)) from None
+    message = f"Receipt sent to TikTok again (write-back {write_back.pk}); the case closes when TikTok records it."
+    _activity(case, verb=ActivityVerb.RETRIED, user=user, from_status=case.status, to_status=case.status,
+              note=message, data={"write_back_id": write_back.pk})
+    return message
+
+
 # --- Bulk ------------------------------------------------------------------------------------
 
 
@@ -353,6 +397,21 @@ def exception_bulk_release(*, exception_ids: Iterable[int], user: AbstractBaseUs
     def run(pk: int) -> str:
         exception_release(exception_id=pk, user=user)
         return f"Released exception {pk}."
+
+    return _bulk(exception_ids, run)
+
+
+def exception_bulk_retry(*, exception_ids: Iterable[int], user: AbstractBaseUser) -> list[BulkOutcome]:
+    def run(pk: int) -> str:
+        exception_retry(exception_id=pk, user=user)
+        return f"Exception {pk}: the failed step is queued again."
+
+    return _bulk(exception_ids, run)
+
+
+def exception_bulk_mirror(*, exception_ids: Iterable[int], user: AbstractBaseUser) -> list[BulkOutcome]:
+    def run(pk: int) -> str:
+        return f"Exception {pk}: {exception_mirror_now(exception_id=pk, user=user)}"
 
     return _bulk(exception_ids, run)
 

@@ -142,16 +142,34 @@ def panel_context(request: HttpRequest, case: ExceptionCase, **forms_: Any) -> d
         "comment_form": forms.CommentForm(),
         "reassign_form": forms.ReassignForm(users=selectors.role_members(role=case.owner_role)) if may_act else None,
         "can_retry": may_act and case.is_active and (case.write_back_id or case.inbound_event_id),
+        "can_mirror": may_act and case.is_active and case.type_code in services.MIRROR_TYPES
+        and case.marketplace_return_id is not None,
+        **_resend_context(case, may_act=may_act),
     }
+
+
+def _resend_context(case: ExceptionCase, *, may_act: bool) -> dict[str, Any]:
+    """A status-drift case offers to send the receipt again, showing TikTok's last answer to it."""
+    from returnsync.choices import WriteBackAction
+    from returnsync.models import WriteBack
+
+    if not (may_act and case.is_active and case.type_code in services.RESEND_TYPES
+            and case.marketplace_return_id is not None):
+        return {}
+    last = (WriteBack.objects.filter(marketplace_return_id=case.marketplace_return_id,
+                                     action=WriteBackAction.APPROVE_RECEIVED_PACKAGE)
+            .order_by("-created_at", "-pk").first())
+    return {"can_resend": last is not None, "last_receipt": last}
 
 
 class ExceptionActionView(RoleRequiredMixin, View):
     """POST /exceptions/<pk>/<action>/: claim, release, reassign, resolve, dismiss, retry, comment,
-    offer (a partial refund on TikTok)."""
+    offer (a partial refund on TikTok), mirror (create the portal record), resend (the receipt)."""
 
     nav_name = "exception_list"
     http_method_names = ("post",)
-    ACTIONS = ("claim", "release", "reassign", "resolve", "dismiss", "retry", "comment", "offer")
+    ACTIONS = ("claim", "release", "reassign", "resolve", "dismiss", "retry", "comment", "offer", "mirror",
+               "resend")
 
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if action not in self.ACTIONS:
@@ -203,6 +221,10 @@ class ExceptionActionView(RoleRequiredMixin, View):
                     raise services.ExceptionActionError("The comment is empty.")
                 services.exception_comment(exception_id=pk, user=user, note=form.cleaned_data["note"])
                 text = "Comment added."
+            elif action == "mirror":
+                text = services.exception_mirror_now(exception_id=pk, user=user)
+            elif action == "resend":
+                text = services.exception_resend_receipt(exception_id=pk, user=user)
             elif action == "offer":
                 services.exception_offer_partial_refund(exception_id=pk, user=user)
                 text = ("Partial refund offered on TikTok: the buyer must accept it; this task closes itself "
@@ -233,7 +255,7 @@ def _form_errors(form) -> str:
 
 
 class ExceptionBulkView(RoleRequiredMixin, View):
-    """POST /exceptions/bulk/: claim, release or resolve the ticked exceptions; reports per id."""
+    """POST /exceptions/bulk/: claim, release, resolve, retry or mirror the ticked exceptions; reports per id."""
 
     nav_name = "exception_list"
     http_method_names = ("post",)
@@ -249,6 +271,10 @@ class ExceptionBulkView(RoleRequiredMixin, View):
                 outcomes = services.exception_bulk_claim(exception_ids=ids, user=request.user)
             elif data["action"] == "release":
                 outcomes = services.exception_bulk_release(exception_ids=ids, user=request.user)
+            elif data["action"] == "retry":
+                outcomes = services.exception_bulk_retry(exception_ids=ids, user=request.user)
+            elif data["action"] == "mirror":
+                outcomes = services.exception_bulk_mirror(exception_ids=ids, user=request.user)
             elif not data["code"] or not data["note"].strip():
                 error = "To resolve in bulk, choose a resolution and write a note."
             else:
@@ -272,6 +298,31 @@ class ExceptionBulkView(RoleRequiredMixin, View):
         if outcomes:
             response["HX-Trigger"] = "exceptionsChanged"
         return response
+
+
+class ServiceLevelView(RoleRequiredMixin, TemplateView):
+    """How the integration measures against the marketplace's requirements: requests answered
+    before TikTok's deadline, receipts written back within the threshold, refunds within the
+    service level; per day, shop and portal, with the worst cases linked."""
+
+    nav_name = "service_levels"
+    template_name = "exceptions/service_levels.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from exceptions_app import service_levels
+        from returnsync.views.finance import period
+
+        context = super().get_context_data(**kwargs)
+        form = forms.ServiceLevelForm(self.request.GET or None)
+        since, until, portal = period(form)
+        shop = form.cleaned_data.get("shop") if form.is_bound and form.is_valid() else None
+        if not form.is_bound:
+            form = forms.ServiceLevelForm(initial={"since": since, "until": until})
+        window = service_levels.Window.of_days(since, until, shop_id=shop.pk if shop else None,
+                                               portal_id=portal.pk if portal else None)
+        context.update(form=form, since=since, until=until, measures=service_levels.report(window),
+                       outcome_labels=service_levels.OUTCOME_LABELS)
+        return context
 
 
 class RunbookView(RoleRequiredMixin, TemplateView):

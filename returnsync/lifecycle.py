@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from returnsync import registry
@@ -277,6 +278,8 @@ def portal_return_apply(*, connection: Connection, snapshot: ReturnSnapshot, sou
         pr.authorized_refund = snapshot.authorized_refund
     pr.source_updated_at = snapshot.updated_at or pr.source_updated_at
     pr.raw = snapshot.raw
+    if pr.marketplace_return_id:  # once linked, the TikTok ids are the anchor (a link made by hand stays)
+        pr.order_ref, pr.return_ref = pr.marketplace_return.order_ref, pr.marketplace_return.return_id
     if snapshot.received_at is not None:  # the portal's own scan time is the receipt time
         pr.received_at = snapshot.received_at
     elif snapshot.raw_status and pr.stage in RECEIVED_STAGES and pr.received_at is None:
@@ -468,3 +471,57 @@ def portal_refund_record(*, portal_return: PortalReturn, external_id: str, amoun
                     dedupe_key=f"portal-refund:{refund.pk}:{status}:{amount}")
     changes_notify(order_refs=[pr.order_ref])
     return refund
+
+
+# --- linking by hand ----------------------------------------------------------------------------
+
+
+class LinkRefused(ValueError):
+    """The records cannot be linked as asked; the message says why."""
+
+
+def portal_return_link_by_hand(*, portal_return: PortalReturn, marketplace_return: MarketplaceReturn,
+                               user) -> PortalReturn:
+    """Operations links a portal record that matched nothing (a mistyped order number, an
+    order from before the sync) to the TikTok return it belongs to: the TikTok ids become
+    its anchor and reference, its lines are matched to the order's by SKU, the timeline says
+    who did it, and everything that follows a link runs (the refund gate, restocks). The
+    portal itself is not changed: correct it there too, or its next snapshot keeps the link."""
+    from returnsync.roles import Role, has_any_role
+
+    if not has_any_role(user, frozenset({Role.OPERATIONS})):
+        raise PermissionDenied("Only operations (or an admin) links records by hand.")
+    marketplace = marketplace_connection_for(portal_return.connection)
+    if marketplace is not None and marketplace_return.connection_id != marketplace.pk:
+        raise LinkRefused(f"That TikTok return belongs to {marketplace_return.connection}, not to the shop "
+                          f"{portal_return.connection} works with ({marketplace}).")
+    with transaction.atomic():
+        pr = PortalReturn.objects.select_for_update().get(pk=portal_return.pk)
+        if pr.marketplace_return_id is not None:
+            raise LinkRefused(f"Already linked to TikTok return {pr.return_ref}.")
+        taken = PortalReturn.objects.filter(
+            Q(marketplace_return=marketplace_return) | Q(return_ref=marketplace_return.return_id),
+            connection=pr.connection).exclude(pk=pr.pk)
+        if taken.exists():
+            raise LinkRefused(f"TikTok return {marketplace_return.return_id} already has a "
+                              f"{pr.connection.get_kind_display()} record.")
+        before = (pr.order_ref, pr.return_ref)
+        pr.marketplace_return = marketplace_return
+        pr.order_id = marketplace_return.order_id
+        pr.order_ref, pr.return_ref = marketplace_return.order_ref, marketplace_return.return_id
+        pr.save(update_fields=["marketplace_return", "order", "order_ref", "return_ref", "updated_at"])
+        order_lines = {ol.seller_sku: ol for ol in OrderLine.objects.filter(order_id=marketplace_return.order_id)}
+        for line in pr.lines.filter(order_line__isnull=True):
+            if line.sku in order_lines:
+                line.order_line = order_lines[line.sku]
+                line.save(update_fields=["order_line"])
+        # On the portal record, now linked: the return's timeline shows it too.
+        timeline_record(system=pr.connection.kind, kind=TimelineKind.LINKED, actor=user, portal_return=pr,
+                        summary=(f"Linked by hand: {pr.connection.get_kind_display()} return {pr.external_id} ↔ "
+                                 f"TikTok return {marketplace_return.return_id} (it carried order "
+                                 f"{before[0] or '—'})"),
+                        data={"portal_return": pr.pk, "marketplace_return": marketplace_return.pk,
+                              "before": {"order_ref": before[0], "return_ref": before[1]}},
+                        dedupe_key=f"portal:{pr.pk}:linked-by-hand:{marketplace_return.pk}")
+        portal_return_follow_up(portal_return=pr)
+    return pr

@@ -172,6 +172,10 @@ class Marketplace(Protocol):
     def refund_release_sent(self, marketplace_return) -> bool:
         """Has a decision that releases money on this return been queued or sent already?"""
 
+    def refund_release_resend(self, *, marketplace_return, actor=None) -> WriteBack:
+        """Send the release decision again (the marketplace answered success and recorded
+        nothing): a new attempt under a new key; the marketplace refuses a second approval."""
+
     def partial_refund_offer_refusal(self, *, marketplace_return, amount) -> str:
         """Why the marketplace would not take a partial-refund offer of ``amount`` now ("" = it would)."""
 
@@ -220,6 +224,9 @@ class Connector:
     jobs_due: Callable[..., int] | None = None
     # (connection=) -> a sentence; raises with a readable message when the connection does not work.
     connection_test: Callable[..., str] | None = None
+    # (connection=, marketplace_return=) -> WriteBack: create this portal's record for a TikTok
+    # return (a portal that mirrors TikTok returns, like ZigZag; idempotent).
+    mirror: Callable[..., Any] | None = None
     # (connection=, code=) -> a sentence: exchange an authorization code a person pasted.
     authorize: Callable[..., str] | None = None
     authorize_label: str = "Authorization code"

@@ -64,6 +64,7 @@ _CORE_NAVIGATION: tuple[NavItem, ...] = (
     NavItem("refund_list", "Refunds", _roles(Role.FINANCE, Role.CX)),
     NavItem("finance", "Finance", _roles(Role.FINANCE)),
     NavItem("runbook", "Runbook", ALL_ROLES),
+    NavItem("service_levels", "Service levels", ALL_ROLES),
     NavItem("bundle_list", "Bundles", _roles(Role.OPERATIONS, Role.FINANCE)),
     NavItem("warehouse_list", "Warehouses", _roles(Role.OPERATIONS)),
     NavItem("inventory_list", "Restock", _roles(Role.OPERATIONS)),

@@ -460,6 +460,40 @@ def return_lookup(*, q: str) -> QuerySet[MarketplaceReturn]:
     return MarketplaceReturn.objects.filter(return_search_q(q)).order_by("-source_created_at", "-id")
 
 
+def portal_only_lookup(*, q: str) -> QuerySet[PortalReturn]:
+    """Portal records linked to no TikTok return (orphans, or not linked yet) matching the
+    same search box: the portal's own id or reference, the order id it carries, a tracking
+    number, the buyer's zip."""
+    value = q.strip()
+    if not value:
+        return PortalReturn.objects.none()
+    return (PortalReturn.objects.filter(marketplace_return__isnull=True)
+            .filter(Q(external_id=value) | Q(return_ref=value) | Q(order_ref=value)
+                    | Q(tracking_number__iexact=value) | Q(order__buyer_postal_code=value))
+            .select_related("connection").order_by("-source_created_at", "-id"))
+
+
+def portal_return_get(*, pk: int) -> PortalReturn:
+    return (PortalReturn.objects.select_related("connection", "order", "marketplace_return")
+            .prefetch_related(Prefetch("lines", queryset=PortalReturnLine.objects.order_by("line_id"))).get(pk=pk))
+
+
+def portal_return_timeline(*, portal_return: PortalReturn) -> QuerySet[ReturnEvent]:
+    return (ReturnEvent.objects.filter(portal_return=portal_return).select_related("actor")
+            .order_by("occurred_at", "id"))
+
+
+def link_candidates(*, portal_return: PortalReturn, q: str = "", limit: int = 10) -> QuerySet[MarketplaceReturn]:
+    """TikTok returns a person may link an unlinked portal record to: those matching ``q``
+    (order id, return id, tracking, zip), else those of the order id the portal carries;
+    none already linked to another record of the same portal."""
+    taken = PortalReturn.objects.filter(connection=portal_return.connection,
+                                        marketplace_return__isnull=False).values("marketplace_return_id")
+    query = return_search_q(q) if q.strip() else Q(order_ref=portal_return.order_ref or "-")
+    return (MarketplaceReturn.objects.filter(query).exclude(pk__in=taken).select_related("order", "connection")
+            .order_by("-source_created_at", "-id")[:limit])
+
+
 # --- Operations ----------------------------------------------------------------------------
 
 

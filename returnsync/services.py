@@ -548,3 +548,58 @@ def marketplace_request_decide(*, marketplace_return, kind: str, user, reject_re
     return ops.request_decide(marketplace_return=marketplace_return, decision=decisions[kind],
                               reject_reason=reject_reason if kind == "reject" else "", comment=comment[:500],
                               actor=user)
+
+
+def portal_mirror_now(*, marketplace_return, user):
+    """Create the portal record for a TikTok return missing from the portal, now (operations):
+    a failed mirror is retried, else one is queued on each portal connection that mirrors
+    this shop's returns. Returns a sentence saying what happened."""
+    from django.core.exceptions import PermissionDenied
+
+    from returnsync import registry
+    from returnsync.choices import JobStatus, WriteBackAction
+    from returnsync.lifecycle import portal_connections_for
+    from returnsync.models import PortalReturn, WriteBack
+    from returnsync.roles import Role, has_any_role
+
+    if not has_any_role(user, frozenset({Role.OPERATIONS})):
+        raise PermissionDenied("Only operations (or an admin) mirrors a return into the portal.")
+    if PortalReturn.objects.filter(marketplace_return=marketplace_return).exists():
+        raise ActionRefused("The return already has a portal record.")
+    done = []
+    for connection in portal_connections_for(marketplace_return.connection_id):
+        mirror = registry.connector(connection.kind).mirror
+        if mirror is None:
+            continue
+        failed = WriteBack.objects.filter(connection=connection, marketplace_return=marketplace_return,
+                                          action=WriteBackAction.CREATE_PORTAL_RETURN,
+                                          status__in=(JobStatus.DEAD, JobStatus.RETRYING)).first()
+        if failed is not None:
+            write_back_retry(write_back_id=failed.pk)
+        else:
+            mirror(connection=connection, marketplace_return=marketplace_return)
+        done.append(connection.get_kind_display())
+    if not done:
+        raise ActionRefused("No enabled portal connection of this shop creates returns (they link them).")
+    return f"Queued: create the return in {', '.join(done)}; it appears here once the portal answers."
+
+
+def receipt_resend(*, marketplace_return, user):
+    """Send the received-package decision again (operations), when TikTok answered success
+    yet still shows the parcel unreturned. Only after the gate released it; TikTok itself
+    refuses a second approval ("already approved"), so it cannot pay twice."""
+    from django.core.exceptions import PermissionDenied
+
+    from returnsync import registry
+    from returnsync.choices import ReleaseState
+    from returnsync.models import PortalReturn
+    from returnsync.roles import Role, has_any_role
+
+    if not has_any_role(user, frozenset({Role.OPERATIONS})):
+        raise PermissionDenied("Only operations (or an admin) re-sends a receipt.")
+    ops = registry.marketplace_for(marketplace_return.connection)
+    released = PortalReturn.objects.filter(marketplace_return=marketplace_return,
+                                           release_state=ReleaseState.RELEASED).exists()
+    if not released or not ops.refund_release_sent(marketplace_return):
+        raise ActionRefused("The refund gate has not released this return: there is no receipt to re-send.")
+    return ops.refund_release_resend(marketplace_return=marketplace_return, actor=user)

@@ -96,9 +96,10 @@ def decision_idempotency_key(*, marketplace_return: MarketplaceReturn, decision:
 
 def writeback_queue_decision(
     *, marketplace_return: MarketplaceReturn, decision: str, partial_refund: dict | None = None,
-    reject_reason: str = "", comment: str = "", actor=None,
+    reject_reason: str = "", comment: str = "", actor=None, attempt: int = 1,
 ) -> WriteBack:
-    """Queue a seller decision on a TikTok return (idempotent: one row per decision)."""
+    """Queue a seller decision on a TikTok return (idempotent: one row per decision; a
+    deliberate re-send after TikTok recorded nothing is ``attempt`` 2, 3...)."""
     decision = decision.strip().upper()
     if decision not in APPROVE_DECISIONS and decision not in REJECT_DECISIONS:
         raise ValueError(f"unknown TikTok decision {decision!r}")
@@ -109,6 +110,8 @@ def writeback_queue_decision(
                           "currency": partial_refund.get("currency") or marketplace_return.currency}
     key = decision_idempotency_key(marketplace_return=marketplace_return, decision=decision,
                                    amount=partial_refund["amount"] if partial_refund else "")
+    if attempt > 1:
+        key = f"{key}:resend-{attempt}"
     payload = {"return_id": marketplace_return.return_id, "decision": decision,
                "kind": "approve" if decision in APPROVE_DECISIONS else "reject"}
     if partial_refund:
@@ -363,6 +366,12 @@ class TikTokMarketplace:
     def refund_release(self, *, marketplace_return, actor=None) -> WriteBack:
         return writeback_queue_decision(marketplace_return=marketplace_return, decision="APPROVE_RECEIVED_PACKAGE",
                                         actor=actor)
+
+    def refund_release_resend(self, *, marketplace_return, actor=None) -> WriteBack:
+        sent = WriteBack.objects.filter(marketplace_return=marketplace_return,
+                                        action=WriteBackAction.APPROVE_RECEIVED_PACKAGE).count()
+        return writeback_queue_decision(marketplace_return=marketplace_return, decision="APPROVE_RECEIVED_PACKAGE",
+                                        actor=actor, attempt=sent + 1)
 
     def refund_release_sent(self, marketplace_return) -> bool:
         return WriteBack.objects.filter(marketplace_return=marketplace_return,

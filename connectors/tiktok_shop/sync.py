@@ -111,6 +111,10 @@ def _latest_by(items: Iterable[dict], key: str) -> dict[str, dict]:
     return latest
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 def _ts(value: datetime | None) -> int:
     return int(value.timestamp()) if value else 0
 
@@ -462,7 +466,7 @@ def returns_apply_page(
                 events.append((return_id, TimelineKind.CREATED,
                                f"Return requested on TikTok ({_status_label(data)})",
                                {"status": data["raw_status"], "stage": data["stage"],
-                                "next_action": data["next_action"]},
+                                "next_action": data["next_action"], "deadline": _iso(data["next_action_deadline"])},
                                data["source_created_at"] or occurred, key))
                 continue
             _, _, stored_updated, stored_status, stored_action, stored_order = existing[return_id]
@@ -475,8 +479,7 @@ def returns_apply_page(
                                f"TikTok: {stored_status or '—'} → {_status_label(data)}",
                                {"from": stored_status, "status": data["raw_status"], "stage": data["stage"],
                                 "next_action": data["next_action"],
-                                "deadline": data["next_action_deadline"].isoformat()
-                                if data["next_action_deadline"] else None},
+                                "deadline": _iso(data["next_action_deadline"])},
                                occurred, key))
         pks.update(_write(MarketplaceReturn, RETURN_INSERT, [
             (now, now, connection.pk, rid, updated.get(rid) or order_ids.get(mapped[rid]["order_ref"]),

@@ -63,6 +63,7 @@ def connector(*, sandbox: bool) -> Connector:
         poll=PollSpec(stream=sync.STREAM, run=sync.poll_window, initial_lookback=None),
         write_back_runners=services.WRITE_BACK_RUNNERS,
         connection_test=services.connection_test,
+        mirror=services.mirror_queue,
         urls="connectors.zigzag.urls",
         sandbox=_sandbox() if sandbox else None,
     )

@@ -64,8 +64,8 @@ class PortalBypass(Rule):
                    "warehouse will not recognise the parcel.")
     what_to_check = ("The mirror write-back on the return page (its last error), whether the portal "
                      "connection is enabled and healthy, and whether the order's SKUs exist in the portal.")
-    how_to_resolve = ("Fix the cause (credentials, SKU, connection) and press Retry on the failed step; or "
-                      "create the return in the portal by hand with the TikTok return id as its reference. "
+    how_to_resolve = ("Fix the cause (credentials, SKU, connection) and press \"Create it in the portal now\" "
+                      "(it retries the failed mirror, or queues one); or create the return in the portal by hand with the TikTok return id as its reference. "
                       "The exception closes itself once the portal record is linked.")
 
     def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:
@@ -168,7 +168,9 @@ class StatusDrift(Rule):
                    "partial-refund or mismatch case owns it.)")
     what_to_check = ("The \"received package\" write-back on the return page (status, last error), TikTok's "
                      "current status and next action, and the TikTok connection's health.")
-    how_to_resolve = ("Retry the failed write-back from here, or confirm receipt in Seller Center by hand. "
+    how_to_resolve = ("Retry the failed write-back from here; if TikTok answered success yet recorded nothing, "
+                      "\"Send the receipt to TikTok again\" (TikTok refuses a second approval, so it cannot pay "
+                      "twice); or confirm receipt in Seller Center by hand. "
                       "The exception closes itself when TikTok reports the package received.")
 
     def detect(self, *, scope: Scope, now: datetime) -> Iterable[Finding]:

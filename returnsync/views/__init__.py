@@ -33,6 +33,8 @@ from returnsync.views.operations import (
     WarehouseMappingListView,
 )
 from returnsync.views.returns import (
+    PortalReturnDetailView,
+    PortalReturnLinkView,
     ReturnDecideView,
     ReturnDetailView,
     ReturnLookupView,
@@ -58,6 +60,8 @@ __all__ = [
     "InboundEventListView",
     "InboundEventRetryView",
     "InventoryAdjustmentListView",
+    "PortalReturnDetailView",
+    "PortalReturnLinkView",
     "RefundListView",
     "ReturnDecideView",
     "ReturnDetailView",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from returnsync import filtersets, selectors, tables
 from returnsync.roles import Role, has_any_role
 from returnsync.views.base import FilteredTableView
@@ -20,6 +22,17 @@ class ReturnListView(FilteredTableView):
     selector = selectors.return_list
     filterset_class = filtersets.ReturnFilterSet
     table_class = tables.ReturnTable
+    PORTAL_ONLY_LISTED = 20
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """With a search, portal records that match and are linked to no TikTok return
+        (orphans) are listed too: they have no row in the TikTok list."""
+        context = super().get_context_data(**kwargs)
+        q = self.request.GET.get("q", "").strip()
+        if q:
+            context.update(extra_template="returns/includes/portal_only_results.html",
+                           portal_only=list(selectors.portal_only_lookup(q=q)[:self.PORTAL_ONLY_LISTED]))
+        return context
 
 
 class RefundListView(FilteredTableView):

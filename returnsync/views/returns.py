@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView, View
 
 from returnsync import registry, selectors, services
-from returnsync.models import MarketplaceReturn
+from returnsync.models import MarketplaceReturn, PortalReturn
 from returnsync.roles import Role, has_any_role, roles_with_admin
 from returnsync.views.base import RoleRequiredMixin
 
@@ -25,8 +25,11 @@ class ReturnLookupView(RoleRequiredMixin, View):
         q = request.GET.get("q", "").strip()
         if q:
             pks = list(selectors.return_lookup(q=q).values_list("pk", flat=True)[:2])
-            if len(pks) == 1:
+            portal_only = list(selectors.portal_only_lookup(q=q).values_list("pk", flat=True)[:2])
+            if len(pks) == 1 and not portal_only:
                 return HttpResponseRedirect(reverse("return_detail", args=[pks[0]]))
+            if len(portal_only) == 1 and not pks:  # an orphan: only the portal knows it
+                return HttpResponseRedirect(reverse("portal_return_detail", args=[portal_only[0]]))
         query = f"?{urlencode({'q': q})}" if q else ""
         return HttpResponseRedirect(reverse("return_list") + query)
 
@@ -116,3 +119,62 @@ class ReturnRejectReasonsView(RoleRequiredMixin, View):
         except Exception as error:  # noqa: BLE001 — TikTok unreachable or refusing: say so in the form
             context["error"] = str(error)[:300]
         return TemplateResponse(request, "returns/includes/reject_reasons.html", context)
+
+
+class PortalReturnDetailView(RoleRequiredMixin, TemplateView):
+    """A portal record linked to no TikTok return (an orphan, or one not linked yet): what
+    the portal says, its timeline and open exceptions, and, for operations, linking it by
+    hand to the TikTok return it belongs to (``?q=`` searches the TikTok side)."""
+
+    nav_name = "return_list"
+    template_name = "returns/portal_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        try:
+            portal_return = selectors.portal_return_get(pk=self.kwargs["pk"])
+        except PortalReturn.DoesNotExist:
+            raise Http404("No such portal return") from None
+        if portal_return.marketplace_return_id:
+            context["linked_to"] = portal_return.marketplace_return
+        q = self.request.GET.get("q", "").strip()
+        may_link = has_any_role(self.request.user, frozenset({Role.OPERATIONS}))
+        candidates = (list(selectors.link_candidates(portal_return=portal_return, q=q))
+                      if may_link and not portal_return.marketplace_return_id else [])
+        chosen = self.request.GET.get("choose", "")
+        context.update(
+            pr=portal_return, q=q, may_link=may_link and not portal_return.marketplace_return_id,
+            candidates=candidates, chosen=next((c for c in candidates if str(c.pk) == chosen), None),
+            timeline=list(selectors.portal_return_timeline(portal_return=portal_return)),
+        )
+        context.update(registry.page_context("portal_return_detail", request=self.request,
+                                             portal_return=portal_return))
+        return context
+
+
+class PortalReturnLinkView(RoleRequiredMixin, View):
+    """POST ``marketplace_return``: operations links the portal record to that TikTok return."""
+
+    nav_name = "return_list"
+    roles = roles_with_admin(Role.OPERATIONS)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from django.contrib import messages
+
+        from returnsync.lifecycle import LinkRefused, portal_return_link_by_hand
+
+        portal_return = get_object_or_404(PortalReturn.objects.select_related("connection"), pk=pk)
+        target = MarketplaceReturn.objects.filter(pk=request.POST.get("marketplace_return") or 0).first() \
+            if str(request.POST.get("marketplace_return", "")).isdigit() else None
+        if target is None:
+            messages.error(request, "Choose the TikTok return to link it to.")
+            return HttpResponseRedirect(reverse("portal_return_detail", args=[pk]))
+        try:
+            portal_return_link_by_hand(portal_return=portal_return, marketplace_return=target, user=request.user)
+        except LinkRefused as refused:
+            messages.error(request, f"Not linked: {refused}")
+            return HttpResponseRedirect(reverse("portal_return_detail", args=[pk]))
+        messages.success(request, f"Linked {portal_return.external_id} to TikTok return {target.return_id}: the "
+                                  "orphan case closes on the next detection pass. Correct the order number in "
+                                  f"{portal_return.connection.get_kind_display()} too.")
+        return HttpResponseRedirect(reverse("return_detail", args=[target.pk]))

@@ -12,7 +12,7 @@ from tests.exceptions_app.factories import ExceptionCaseFactory
 
 pytestmark = pytest.mark.django_db
 
-ACTIONS = ("claim", "release", "reassign", "resolve", "dismiss", "retry", "comment")
+ACTIONS = ("claim", "release", "reassign", "resolve", "dismiss", "retry", "comment", "offer", "mirror", "resend")
 OWNERS = (Role.CX, Role.FINANCE, Role.OPERATIONS)
 
 

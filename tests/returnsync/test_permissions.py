@@ -6,8 +6,18 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from returnsync.choices import InboundStatus, JobStatus
 from returnsync.roles import NAVIGATION, Role
-from tests.factories import MarketplaceReturnFactory, UserFactory
+from tests.factories import (
+    BundleMappingFactory,
+    ConnectionFactory,
+    InboundEventFactory,
+    MarketplaceReturnFactory,
+    PortalReturnFactory,
+    UserFactory,
+    WarehouseMappingFactory,
+    WriteBackFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -78,15 +88,6 @@ def test_menu_shows_exactly_the_pages_the_role_may_open(client_for_role, role):
 
 # --- Pages with an object and every action (POST), per role ---------------------------------
 
-from returnsync.choices import InboundStatus, JobStatus
-from tests.factories import (
-    BundleMappingFactory,
-    ConnectionFactory,
-    InboundEventFactory,
-    WarehouseMappingFactory,
-    WriteBackFactory,
-)
-
 _ADMIN = frozenset({Role.ADMIN})
 _OPS = frozenset({Role.OPERATIONS, Role.ADMIN})
 _BUNDLE_READERS = next(item.roles for item in NAVIGATION if item.url_name == "bundle_list")
@@ -109,6 +110,11 @@ def _unreachable_return():  # TikTok cannot be reached (port 9): the reasons fra
     return [MarketplaceReturnFactory(order__connection__base_url="http://127.0.0.1:9/sandbox/tiktok").pk]
 
 
+def _orphan():
+    return [PortalReturnFactory(marketplace_return=None, order=None, return_ref="", order_ref="579999999999",
+                                tracking_number="1ZORPHAN").pk]
+
+
 _CX = frozenset({Role.CX, Role.ADMIN})
 _FINANCE = next(item.roles for item in NAVIGATION if item.url_name == "finance")
 
@@ -123,6 +129,8 @@ ACTIONS = [
     ("return_decide", "post", _return, {"kind": "approve"}, _CX, 302),
     ("return_reject_reasons", "get", _unreachable_return, {}, _CX, 200),
     ("finance_returns", "get", list, {"bucket": "matched"}, _FINANCE, 200),
+    ("portal_return_detail", "get", _orphan, {}, _RETURN_READERS, 200),
+    ("portal_return_link", "post", _orphan, {"marketplace_return": ""}, _OPS, 302),
     ("bundle_export", "get", list, {}, _BUNDLE_READERS, 200),
     ("bundle_create", "get", list, {}, _OPS, 200),
     ("bundle_create", "post", list, {"bundle_sku": "K", "components": "A, 1, 1"}, _OPS, 302),

@@ -8,9 +8,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from connectors.tiktok_shop.sync import returns_apply_page
-from returnsync.choices import Stage, TimelineKind
+from connectors.polling import backfill_run as backfill_returns
+from connectors.polling import poll_run as poll_returns
+from connectors.tiktok_shop.client import TikTokClient
+from connectors.tiktok_shop.sandbox import api as sandbox
+from connectors.tiktok_shop.sync import RETURNS_STREAM, returns_apply_page
+from returnsync.choices import Stage, SyncRunStatus, TimelineKind
 from returnsync.models import (
     MarketplaceReturn,
     MarketplaceReturnLine,
@@ -19,6 +24,8 @@ from returnsync.models import (
     OrderLineComponent,
     Refund,
     ReturnEvent,
+    SyncCursor,
+    SyncRun,
 )
 from tests.factories import ConnectionFactory
 
@@ -196,17 +203,6 @@ def test_deadline_changes_come_from_seller_next_action_response(conn):
 
 
 # --- polling over real HTTP against the sandbox ---------------------------------------------
-
-from django.utils import timezone
-
-from connectors.polling import backfill_run as backfill_returns
-from connectors.polling import poll_run as poll_returns
-from connectors.tiktok_shop.client import TikTokClient
-from connectors.tiktok_shop.sandbox import api as sandbox
-from connectors.tiktok_shop.sync import RETURNS_STREAM
-from returnsync.choices import SyncRunStatus
-from returnsync.models import SyncCursor, SyncRun
-
 
 class CrashingClient(TikTokClient):
     """The real client, with the process 'dying' when asked for page ``crash_on_page``."""

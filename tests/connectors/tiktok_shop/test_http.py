@@ -164,7 +164,8 @@ def test_generic_client_retries_5xx_not_4xx_and_logs_each_attempt(db, plain_serv
     connection = ConnectionFactory(credentials={"api_key": "k-very-secret"})
     sleeps: list[float] = []
     http = ConnectorHttp(connection, sleep=sleeps.append, limiter=RateLimiter("g", 100, redis_url="", lock_dir=tmp_path))
-    build = lambda attempt: HttpRequest("GET", plain_server.url + "/things", params={"key": "k-very-secret"})
+    def build(attempt):
+        return HttpRequest("GET", plain_server.url + "/things", params={"key": "k-very-secret"})
 
     plain_server.statuses[:] = [502, 500]
     assert http.send(build).data == {"ok": True}

@@ -405,7 +405,7 @@ def test_webhook_drop_duplicate_and_reorder_faults(receiver):
 @pytest.mark.django_db  # no live server: a plain transaction is enough
 def test_webhook_faults_are_deterministic_with_a_seed(receiver):
     outcomes = []
-    for run in range(2):
+    for _run in range(2):
         SandboxApp.objects.filter(app_key="hookapp").delete()
         receiver.received.clear()
         app = _hooked_app(receiver, seed=9, drop_webhooks=0.5)
