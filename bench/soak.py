@@ -86,7 +86,8 @@ def log(message: str) -> None:
 
 def deployed_env(database: str, var_dir: str) -> dict[str, str]:
     parsed = urlparse(PG_SERVER)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DJANGO_SETTINGS") and k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL")}
     env.update(
         DJANGO_SETTINGS_MODULE="returnsync.settings", DJANGO_ENV="production", SANDBOX_ENABLED="1",
         SECURE_SSL_REDIRECT="0", DEBUG="0", LOG_LEVEL="WARNING",

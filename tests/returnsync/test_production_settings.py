@@ -19,7 +19,8 @@ KEYS = {
 
 def run(args, **env):
     base = {k: v for k, v in os.environ.items()
-            if k not in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "ALLOWED_HOSTS", "SANDBOX_ENABLED", "DEBUG")}
+            if k not in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "ALLOWED_HOSTS", "SANDBOX_ENABLED", "DEBUG",
+                         "DJANGO_ALLOW_ASYNC_UNSAFE")}  # the browser tests set it for their own process
     base.update(DJANGO_ENV="production", RETURNSYNC_VAR_DIR=str(ROOT / "var" / "prod-test"), **env)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120)
 
