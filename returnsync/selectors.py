@@ -634,7 +634,7 @@ def connection_options(*, connection: Connection) -> list[OptionRow]:
     rows = [OptionRow(spec.name, spec.default, stored.get(spec.name, spec.default), spec.name in stored, spec.help)
             for spec in (found.options if found else ())]
     documented = {row.name for row in rows}
-    rows += [OptionRow(name, None, value, True, "Not an option this connector documents: ignored.")
+    rows += [OptionRow(name, None, value, True, "Stored on the connection but not in the connector's option list (set when the shop was authorized, or by hand).")
              for name, value in sorted(stored.items()) if name not in documented]
     return rows
 
