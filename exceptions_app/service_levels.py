@@ -191,7 +191,7 @@ def request_clocks(window: Window) -> tuple[list[Clock], dict[str, int]]:
         answered = next((occurred for occurred, later in events[pk][asked + 1:]
                          if later.get("stage") not in (Stage.REQUESTED, None)), None)
         clocks.append(Clock(pk, return_id, shop, portal, started_at, deadline, answered))
-    return clocks, ({"TikTok's deadline not recorded": unknown} if unknown else {})
+    return clocks, ({"with TikTok's deadline not recorded": unknown} if unknown else {})
 
 
 def _portal_returns(window: Window):
@@ -234,7 +234,7 @@ def receipt_clocks(window: Window) -> tuple[list[Clock], dict[str, int]]:
         if not window.since <= started < window.until:
             continue
         clocks.append(Clock(return_pk, return_id, shop, portal, started, started + threshold, sent_at))
-    skipped = {"Held by the refund gate on purpose": held, "The portal releases the refund": by_portal}
+    skipped = {"held by the refund gate on purpose": held, "whose portal releases the refund itself": by_portal}
     return clocks, {k: v for k, v in skipped.items() if v}
 
 
@@ -258,7 +258,7 @@ def refund_clocks(window: Window) -> tuple[list[Clock], dict[str, int]]:
             nothing_due += 1
             continue
         clocks.append(Clock(return_pk, return_id, shop, portal, received, received + threshold, paid_at))
-    return clocks, ({"Nothing to refund": nothing_due} if nothing_due else {})
+    return clocks, ({"with nothing to refund": nothing_due} if nothing_due else {})
 
 
 def report(window: Window, *, now: datetime | None = None) -> list[Measure]:

@@ -83,7 +83,7 @@ def test_receipts_start_when_the_gate_could_release_and_holds_are_not_counted():
 
     m = measure("receipt")
     assert (m.total.on_time, m.total.late, m.total.overdue, m.total.open) == (1, 1, 0, 0)
-    assert m.not_counted == {"Held by the refund gate on purpose": 1, "The portal releases the refund": 1}
+    assert m.not_counted == {"held by the refund gate on purpose": 1, "whose portal releases the refund itself": 1}
     assert m.worst[0][0].return_id == slow.marketplace_return.return_id and m.worst[0][2] == "3 h"  # 5 h against 2 h
     assert measure("receipt", portal_id=portal.pk).by_portal == {"ZigZag EU": m.by_portal["ZigZag EU"]}
 
@@ -98,7 +98,7 @@ def test_refunds_within_the_refund_lag_threshold_per_day():
 
     m = measure("refund")
     assert (m.total.on_time, m.total.late, m.total.overdue, m.total.open) == (1, 0, 1, 1)
-    assert m.not_counted == {"Nothing to refund": 1}
+    assert m.not_counted == {"with nothing to refund": 1}
     assert [c.return_id for c, _, _ in m.worst] == [unpaid.marketplace_return.return_id]
     assert sum(t.total for t in m.by_day.values()) == 3
     assert timezone.localtime(now - 80 * H).date() in m.by_day
