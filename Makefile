@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test bench install migrate seed clean lint
+.PHONY: run test bench soak install migrate seed clean lint
 
 run: install migrate seed ## set up, then start web server + worker + sandbox traffic (Ctrl-C stops all)
 	$(PY) manage.py runall --host $(HOST) --port $(PORT)
@@ -14,9 +14,14 @@ run: install migrate seed ## set up, then start web server + worker + sandbox tr
 test: install ## run the whole suite (SQLite, or DATABASE_URL if set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install migrate ## benchmarks print figures and ratios; see bench/
-	@set -e; found=0; for b in bench/*.py; do [ -e "$$b" ] || continue; [ "$$b" = bench/common.py ] && continue; found=1; echo "== $$b"; $(PY) $$b; done; \
+bench: install migrate ## benchmarks print figures, each ratio next to the README's recorded figure; see bench/
+	@set -e; found=0; for b in bench/*.py; do [ -e "$$b" ] || continue; \
+	  case "$$b" in bench/common.py|bench/report.py|bench/soak.py) continue;; esac; found=1; \
+	  name=$$(basename $$b .py); echo "== $$b"; $(PY) $$b 2>&1 | $(PY) bench/report.py $$name; done; \
 	  [ $$found = 1 ] || echo "no benchmarks yet"
+
+soak: install ## the fault and load proof (PostgreSQL + Redis + gunicorn + two clusters); SOAK_RETURNS sets the size
+	$(PY) bench/soak.py 2>&1 | $(PY) bench/report.py soak
 
 install: $(STAMP)
 
@@ -37,8 +42,8 @@ seed: install ## demo users, sandbox data and the background schedules (all idem
 	$(PY) manage.py sandbox_faults --mix --seed 1
 	$(PY) manage.py schedules_ensure
 
-lint: install
-	$(PY) -m pip install --quiet ruff && $(VENV)/bin/ruff check .
+lint: install ## ruff, pinned in pyproject.toml
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -12,7 +12,8 @@ Measures:
    (all stale). ``returns_per_s`` is the new + update passes combined.
 2. A raw bulk insert of the same rows (pre-computed tuples and ids, no reads; one
    transaction per page; ``executemany`` on SQLite, ``COPY`` on PostgreSQL) as the
-   baseline: ``ratio_to_raw_insert`` = new-return apply rate / raw rate.
+   baseline: ``ratio_to_raw_insert`` = new-return apply rate / raw rate. The two run in
+   alternating blocks of ``BLOCK`` pages, so machine noise and table growth hit both.
 3. The webhook endpoint: the project's WSGI app served by a separate process (this
    script with ``--serve``: a fixed pool of worker threads, each keeping its DB
    connection, as a production WSGI server does) on a random localhost port; 100 signed
@@ -42,9 +43,10 @@ from common import django_setup, serve, setup_database
 
 PAGES = int(os.environ.get("BENCH_PAGES", "200"))
 PAGE_SIZE = 50
+BLOCK = 10  # pages per alternating block of new-return apply and raw insert
 WEBHOOK_RATE = 100
 WEBHOOK_SECONDS = 5.0
-BENCH_DB = "returnsync_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "returnsync_bench")  # PostgreSQL: a database of its own
 STATUSES = [
     ("RETURN_OR_REFUND_REQUEST_PENDING", "SELLER_RESPOND_RETURN"),
     ("AWAITING_BUYER_SHIP", ""),
@@ -161,15 +163,21 @@ def _bulk_insert(cur, sql: str, rows: list[tuple]) -> None:
     cur.executemany(sql, rows)
 
 
-def _raw_insert(connection, pages) -> float:
-    """The floor: the same rows as plain INSERTs with precomputed ids, no reads, no ORM."""
+def _money(value):
+    return None if value is None else str(value)
+
+
+def _raw_insert(connection, pages, ids: dict | None = None) -> float:
+    """The floor: the same rows as plain INSERTs with precomputed ids, no reads, no ORM.
+    ``ids`` carries the next ids between calls (blocks of one run)."""
     from django.db import connection as db
     from django.db import transaction
     from django.utils import timezone
 
     from connectors.tiktok_shop.mapping import order_to_canonical, return_to_canonical
 
-    ids = {"o": 50_000_000, "ol": 50_000_000, "r": 50_000_000}
+    # Negative ids: never in the way of the ids the apply's own inserts take meanwhile.
+    ids = ids if ids is not None else {"o": 0, "ol": 0, "r": 0}
     prepared = []
     for returns, orders in pages:  # mapping is not the DB's work: done before the clock
         prepared.append(([order_to_canonical(o) for o in orders], [return_to_canonical(r) for r in returns]))
@@ -180,24 +188,27 @@ def _raw_insert(connection, pages) -> float:
         o_rows, ol_rows, c_rows, r_rows, rl_rows, e_rows = [], [], [], [], [], []
         order_pk = {}
         for o in orders:
-            ids["o"] += 1
+            ids["o"] -= 1
             order_pk[o["order_id"]] = ids["o"]
             o_rows.append((ids["o"], now, now, connection.pk, "X" + o["order_id"], o["raw_status"],
                            o["buyer_postal_code"], o["currency"], o["placed_at"], o["source_updated_at"],
                            json.dumps(o["raw"])))
             for line in o["lines"]:
-                ids["ol"] += 1
+                ids["ol"] -= 1
                 ol_rows.append((ids["ol"], ids["o"], line["line_id"], line["sku_id"], line["seller_sku"],
                                 line["product_id"], line["product_name"], str(line["sale_price"]), line["currency"]))
                 for c in line["components"]:
                     c_rows.append((ids["ol"], c["sku_id"], c["seller_sku"], c["product_id"], c["quantity"]))
         for r in returns:
-            ids["r"] += 1
+            ids["r"] -= 1
             r_rows.append((ids["r"], now, now, connection.pk, "X" + r["return_id"], r["order_ref"],
                            order_pk.get(r["order_ref"]), r["return_type"], r["raw_status"], r["stage"], r["role"],
                            r["reason"], r["tracking_number"], r["carrier"], str(r["refund_total"]), r["currency"],
                            r["next_action"], r["next_action_deadline"], r["source_created_at"],
-                           r["source_updated_at"], json.dumps(r["raw"])))
+                           r["source_updated_at"], json.dumps(r["raw"]),
+                           _money(r["refund_subtotal"]), _money(r["refund_shipping"]), _money(r["refund_tax"]),
+                           r["seller_proposed_return_type"], _money(r["partial_refund_offered"]),
+                           r["buyer_rejected_partial_refund"], r["is_combined_return"], r["combined_return_id"]))
             for line in r["lines"]:
                 rl_rows.append((ids["r"], line["line_id"], line["order_line_id"], line["sku_id"],
                                 line["seller_sku"], line["product_name"], str(line["refund_amount"]),
@@ -220,7 +231,9 @@ def _raw_insert(connection, pages) -> float:
                 f"INSERT INTO {t('returnsync_marketplacereturn')} (id, created_at, updated_at, connection_id,"
                 " return_id, order_ref, order_id, return_type, raw_status, stage, role, reason, tracking_number,"
                 " carrier, refund_total, currency, next_action, next_action_deadline, source_created_at,"
-                " source_updated_at, raw) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                " source_updated_at, raw, refund_subtotal, refund_shipping, refund_tax, seller_proposed_return_type,"
+                " partial_refund_offered, buyer_rejected_partial_refund, is_combined_return, combined_return_id)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 r_rows)
             _bulk_insert(cur,
                 f"INSERT INTO {t('returnsync_marketplacereturnline')} (marketplace_return_id, line_id,"
@@ -339,7 +352,18 @@ def main() -> None:
         n = PAGES * PAGE_SIZE
         print(f"database: {label}; {PAGES} pages x {PAGE_SIZE} returns (+ their orders)")
 
-        t_new, c_new = _apply(connection, pages)
+        # New returns and the raw insert run in alternating blocks of pages: on a shared,
+        # noisy machine both see the same load and the same table sizes, so their ratio
+        # means something (one long pass each measured whatever else ran meanwhile).
+        t_new = t_raw = 0.0
+        c_new: dict = {}
+        raw_ids = {"o": 0, "ol": 0, "r": 0}
+        for start in range(0, PAGES, BLOCK):
+            block = pages[start:start + BLOCK]
+            elapsed, counts = _apply(connection, block)
+            t_new += elapsed
+            c_new = {k: c_new.get(k, 0) + v for k, v in counts.items()}
+            t_raw += _raw_insert(connection, block, raw_ids)
         print(f"apply new      : {n / t_new:8.0f} returns/s  ({t_new:.2f} s) {c_new}")
         t_upd, c_upd = _apply(connection, updates)
         print(f"apply updates  : {n / t_upd:8.0f} returns/s  ({t_upd:.2f} s) {c_upd}")
@@ -347,7 +371,6 @@ def main() -> None:
         print(f"replay (stale) : {n / t_stale:8.0f} returns/s  ({t_stale:.2f} s) stale={c_stale['stale']}")
         apply_rate = 2 * n / (t_new + t_upd)
 
-        t_raw = _raw_insert(connection, pages)
         raw_rate = n / t_raw
         print(f"raw bulk insert: {raw_rate:8.0f} returns/s  ({t_raw:.2f} s) same rows, precomputed ids")
         ratio = (n / t_new) / raw_rate

@@ -59,6 +59,16 @@ from django.utils import timezone
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
+READ_TIMEOUT_OPTION = "read_timeout_seconds"
+
+
+def read_timeout_option(connection) -> float | None:
+    """A connection's ``options["read_timeout_seconds"]`` (0.5 to 120 s), or None for the default."""
+    value = ((getattr(connection, "options", None) or {}) if connection is not None else {}).get(READ_TIMEOUT_OPTION)
+    try:
+        return None if value in (None, "") else min(max(float(value), 0.5), 120.0)
+    except (TypeError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- errors
@@ -281,6 +291,10 @@ class ConnectorHttp:
             self.max_attempts = max_attempts
         if timeout is not None:
             self.timeout = timeout
+        else:
+            read = read_timeout_option(connection)
+            if read is not None:
+                self.timeout = (min(DEFAULT_TIMEOUT[0], read), read)
 
     # ---- hooks for a connector
     def interpret(self, response: requests.Response) -> Outcome:

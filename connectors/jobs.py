@@ -14,10 +14,15 @@ connector.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -30,10 +35,41 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
-# A job left ``running`` longer than this (its worker died) may be claimed again.
-RUNNING_LEASE = timedelta(minutes=10)
+# A job left ``running`` longer than this (its worker died) may be claimed again; longer
+# than django-q's job timeout, so a live job is never run twice (``JOB_LEASE_SECONDS``).
+RUNNING_LEASE = timedelta(seconds=max(int(getattr(settings, "JOB_LEASE_SECONDS", 600)),
+                                      int(settings.Q_CLUSTER.get("timeout", 60)) + 30))
 RUN_TASK = "connectors.tasks.write_back_run_task"
 DUE_BATCH = 500
+
+
+@contextlib.contextmanager
+def exclusive(key: str):
+    """Hold a lock named ``key`` across processes and hosts while the block runs (e.g. one
+    SKU's stock: read, then write an absolute quantity). PostgreSQL: a session advisory lock
+    (released at the end, or by the server if the worker dies with its connection); SQLite,
+    one host: an ``flock`` on a file under ``var/locks/``. Never inside a transaction that must
+    commit before the block ends: the lock does not need one."""
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [digest])
+        try:
+            yield
+        finally:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [digest])
+        return
+    import fcntl
+
+    folder = Path(settings.VAR_DIR) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{abs(digest) % 1024:04d}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class NoRunner(Exception):

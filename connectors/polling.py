@@ -81,11 +81,13 @@ def connection_health_record(connection: Connection, *, error: str = "") -> None
 
 
 def _read(connection: Connection, *, window: PollWindow, job: str, run: SyncRun | None, client,
-          record_health: bool) -> SyncRun:
+          record_health: bool, note: str = "") -> SyncRun:
     connector = registry.connector(connection.kind)
     spec = connector.poll
     run = sync_run_start(connection=connection, job=job, stream=spec.stream, run=run)
     counts = {"since": window.since.isoformat() if window.since else None, "until": window.until.isoformat()}
+    if note:
+        counts["note"] = note
     if client is None and connector.client is not None:
         client = connector.client(connection)
     try:
@@ -111,14 +113,39 @@ def poll_run(*, connection: Connection, run: SyncRun | None = None, client=None,
         raise ValueError(f"{connection.get_kind_display()} connections are not polled")
     now = now or timezone.now()
     cursor, _ = SyncCursor.objects.get_or_create(connection=connection, stream=spec.stream)
+    note = ""
     if cursor.watermark is not None:
         since = cursor.watermark - spec.overlap
     else:
-        days = (connection.options or {}).get("initial_lookback_days")
-        lookback = timedelta(days=int(days)) if days is not None else spec.initial_lookback
+        lookback, source = initial_lookback(connection, spec)
         since = now - lookback if lookback is not None else None
+        note = (f"First poll: read back {lookback.days} days, since {since:%Y-%m-%d %H:%M} UTC ({source})"
+                if lookback is not None else f"First poll: read everything the source has ({source})")
     return _read(connection, window=PollWindow(since=since, until=now, cursor=cursor), job=job_name(connection, "poll"),
-                 run=run, client=client, record_health=True)
+                 run=run, client=client, record_health=True, note=note)
+
+
+MAX_LOOKBACK_DAYS = 3650
+
+
+def initial_lookback(connection: Connection, spec: registry.PollSpec) -> tuple[timedelta | None, str]:
+    """How far back a connection's first poll reads, and where that comes from:
+    ``options["initial_lookback_days"]`` (0 to 3650 days; empty means everything), else the
+    connector's default. A value that is not a whole number falls back to the default."""
+    options = connection.options or {}
+    default = spec.initial_lookback
+    default_text = f"the {registry.connector(connection.kind).label} default"
+    if "initial_lookback_days" not in options:
+        return default, default_text
+    days = options["initial_lookback_days"]
+    if days in (None, ""):
+        return None, "option initial_lookback_days is empty"
+    try:
+        number = int(str(days).strip())
+    except (TypeError, ValueError):
+        return default, f"option initial_lookback_days={days!r} is not a whole number: {default_text}"
+    number = min(max(number, 0), MAX_LOOKBACK_DAYS)
+    return timedelta(days=number), f"option initial_lookback_days={number}"
 
 
 def backfill_run(*, connection: Connection, since: datetime, until: datetime, run: SyncRun | None = None,
@@ -139,7 +166,11 @@ def poll_enqueue(*, connection: Connection) -> SyncRun:
     spec = registry.connector(connection.kind).poll
     run = SyncRun.objects.create(connection=connection, job=job_name(connection, "poll"), stream=spec.stream)
     slug = registry.connector(connection.kind).slug
-    transaction.on_commit(lambda: async_task(POLL_TASK, connection.pk, run.pk, task_name=f"{slug}-poll-{run.pk}"))
+    def send() -> None:
+        with transaction.atomic():  # see connectors.webhooks.inbound_event_enqueue
+            async_task(POLL_TASK, connection.pk, run.pk, task_name=f"{slug}-poll-{run.pk}")
+
+    transaction.on_commit(send)
     return run
 
 

@@ -39,10 +39,27 @@ def poll_due() -> int:
     return due()
 
 
+# The sweeps below are backstops for work whose task was lost (a worker killed mid-task, an
+# enqueue that failed). While the queue holds a backlog that work is most likely still in
+# it: a sweep then adds nothing, or every minute would queue the whole backlog once more.
+BACKLOG = 200
+
+
+def _backlogged() -> bool:
+    from django_q.brokers import get_broker
+
+    try:
+        return get_broker().queue_size() > BACKLOG
+    except Exception:  # noqa: BLE001 — a broker that cannot say: sweep as usual
+        return False
+
+
 def writebacks_due() -> int:
     """Re-enqueue write-backs whose retry time has come (every minute)."""
     from connectors.jobs import writebacks_enqueue_due
 
+    if _backlogged():
+        return 0
     with transaction.atomic():
         return writebacks_enqueue_due()
 
@@ -51,6 +68,8 @@ def inbound_events_requeue() -> int:
     """Re-enqueue stored webhooks that never got processed, and dead letters with attempts left."""
     from connectors.webhooks import inbound_events_requeue as requeue
 
+    if _backlogged():
+        return 0
     return requeue()
 
 

@@ -8,8 +8,10 @@ inside its timeout (TikTok: 3 s):
 2. refuse a body over ``WEBHOOK_MAX_BYTES`` (413, nothing stored);
 3. authenticate with the connector's ``WebhookSpec.authenticate`` (401, nothing stored:
    anyone can POST to a URL);
-4. parse: not JSON, not an object, nested deeper than ``WEBHOOK_MAX_DEPTH``, or refused by
-   the connector's ``parse`` → a dead letter an admin can see (``failed``), 400;
+4. parse: not JSON, not an object, nested deeper than ``WEBHOOK_MAX_DEPTH``, refused by
+   the connector's ``parse``, or signed longer ago than the connector's freshness window
+   (``WebhookSpec.sent_at`` / ``max_age``: a captured body cannot be replayed for ever) →
+   a dead letter an admin can see (``failed``), 400 with the reason;
 5. store the raw body and the headers (signatures and cookies dropped) once: the dedupe
    key is the provider's event id (or the body's SHA-256), so a re-delivery is a 200
    ``duplicate`` and is not processed again;
@@ -55,6 +57,8 @@ DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 MALFORMED = "malformed"
 WEBHOOK_MAX_BYTES = getattr(settings, "WEBHOOK_MAX_BYTES", 1024 * 1024)
 WEBHOOK_MAX_DEPTH = 32
+# A sender's clock may run a little ahead of ours; a body "sent" further ahead is refused.
+WEBHOOK_FUTURE_SKEW = timedelta(minutes=5)
 
 # SQLite has one writer at a time, and a blocked writer polls with growing sleeps (1 ms up
 # to 100 ms) until the lock frees: under a burst of webhooks that is the p99. Writers in
@@ -98,6 +102,43 @@ def parse_json_object(raw: bytes) -> dict:
     if json_depth(payload, WEBHOOK_MAX_DEPTH) > WEBHOOK_MAX_DEPTH:
         raise ValueError(f"nested deeper than {WEBHOOK_MAX_DEPTH} levels")
     return payload
+
+
+WINDOW_OPTION = "webhook_max_age_hours"
+
+
+def webhook_window(connection: Connection, default_hours: int) -> timedelta:
+    """The freshness window of a connection's webhooks: ``options["webhook_max_age_hours"]``
+    (1 hour to 90 days), else the connector's default."""
+    value = (connection.options or {}).get(WINDOW_OPTION)
+    try:
+        hours = int(value) if value is not None else default_hours
+    except (TypeError, ValueError, OverflowError):
+        hours = default_hours
+    return timedelta(hours=min(max(hours, 1), 90 * 24))
+
+
+def _age_text(delta: timedelta) -> str:
+    seconds = abs(int(delta.total_seconds()))
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min"
+
+
+def freshness_error(spec: registry.WebhookSpec, connection: Connection, payload: dict, now) -> str:
+    """Why a signed body is outside the connector's freshness window ("" when it is not)."""
+    sent = spec.sent_at(connection, payload)
+    if sent is None:
+        return ""
+    age = now - sent
+    window = spec.max_age(connection)
+    if age > window:
+        return f"stale: sent {sent:%Y-%m-%d %H:%M} UTC, {_age_text(age)} ago (window {_age_text(window)})"
+    if -age > WEBHOOK_FUTURE_SKEW:
+        return f"sent {_age_text(age)} in the future ({sent:%Y-%m-%d %H:%M} UTC)"
+    return ""
 
 
 def _broker_in_event_db() -> bool:
@@ -182,9 +223,13 @@ def webhook_receive(request: HttpRequest, webhook_slug: str, kind: str) -> JsonR
         return _reply(400, "malformed JSON")
     try:
         info = spec.parse(connection, payload)
-    except ValueError as exc:
+        stale = freshness_error(spec, connection, payload, timezone.now())
+    except (ValueError, OverflowError, RecursionError) as exc:
         _dead_letter(connection, headers=headers, raw=raw, error=f"malformed: {exc}")
         return _reply(400, f"malformed: {exc}"[:300])
+    if stale:
+        _dead_letter(connection, headers=headers, raw=raw, error=stale)
+        return _reply(400, stale[:300])
 
     dedupe_id = (info.dedupe_id or "")[:150] or f"sha256:{hashlib.sha256(raw).hexdigest()}"
     try:
@@ -230,7 +275,12 @@ def inbound_event_process(*, event_id: int, client=None) -> InboundEvent:
     return event
 
 
-def inbound_events_requeue(*, older_than_seconds: int = 300, max_attempts: int = 5) -> int:
+# How long a stored event may wait for its processing before the sweep queues it again (a
+# worker killed mid-task, a task lost with its broker): ``INBOUND_REQUEUE_AFTER_SECONDS``.
+REQUEUE_AFTER_SECONDS = int(getattr(settings, "INBOUND_REQUEUE_AFTER_SECONDS", 300))
+
+
+def inbound_events_requeue(*, older_than_seconds: int = REQUEUE_AFTER_SECONDS, max_attempts: int = 5) -> int:
     """Re-enqueue stored events that never got processed (the enqueue failed, or a worker
     died) and dead letters with attempts left; never a malformed body (schedule this every
     few minutes)."""

@@ -70,6 +70,8 @@ class ExceptionFilterSet(filters.FilterSet):
         if value == UNASSIGNED:
             return queryset.filter(assignee__isnull=True)
         if value.isdigit():
+            if int(value) > 2**63 - 1:  # beyond any id the database can hold
+                return queryset.none()
             return queryset.filter(assignee_id=int(value))
         return queryset
 

@@ -8,6 +8,7 @@ from django import forms
 
 from exceptions_app.choices import ResolutionCode
 from exceptions_app.rules import Rule
+from exceptions_app.rules.base import SLA_MAX_MINUTES, threshold_limits
 from exceptions_app.selectors import duration_text
 
 
@@ -117,8 +118,9 @@ class DurationField(forms.MultiValueField):
 
     widget = DurationWidget
 
-    def __init__(self, *, base_unit: str = "minutes", min_minutes: int = 0, **kwargs):
-        self.base_unit, self.min_minutes = base_unit, min_minutes
+    def __init__(self, *, base_unit: str = "minutes", min_minutes: int = 0,
+                 max_minutes: int = MAX_DURATION_MINUTES, **kwargs):
+        self.base_unit, self.min_minutes, self.max_minutes = base_unit, min_minutes, max_minutes
         fields = (forms.DecimalField(max_digits=9, decimal_places=2, min_value=0, required=False),
                   forms.ChoiceField(choices=UNIT_CHOICES, required=False))
         super().__init__(fields=fields, require_all_fields=False, required=False, **kwargs)
@@ -133,8 +135,9 @@ class DurationField(forms.MultiValueField):
         minutes = int(minutes)
         if minutes < self.min_minutes:
             raise forms.ValidationError(f"At least {self.min_minutes} minute{'s' if self.min_minutes != 1 else ''}.")
-        if minutes > MAX_DURATION_MINUTES:
-            raise forms.ValidationError("At most 365 days.")
+        if minutes > self.max_minutes:
+            number, unit = duration_parts(self.max_minutes)
+            raise forms.ValidationError(f"At most {number} {unit}.")
         per = MINUTES_PER[self.base_unit]
         if minutes % per:
             raise forms.ValidationError(f"Use whole {self.base_unit} (or a larger unit).")
@@ -146,7 +149,7 @@ class TypeSettingForm(forms.Form):
     or days (blank = the default in code). Part of ``SettingsPageForm``."""
 
     is_enabled = forms.BooleanField(label="Raise this exception", required=False)
-    sla = DurationField(label="Time to handle it (SLA)", min_minutes=1)
+    sla = DurationField(label="Time to handle it (SLA)", min_minutes=1, max_minutes=SLA_MAX_MINUTES)
 
     def __init__(self, *args, rule: Rule, **kwargs):
         self.rule = rule
@@ -154,7 +157,9 @@ class TypeSettingForm(forms.Form):
         super().__init__(*args, initial=initial, prefix=rule.code, **kwargs)
         self.fields["sla"].help_text = f"Default: {duration_text(rule.sla)}."
         for name, default in rule.thresholds.items():
-            helptext = f"{rule.threshold_help.get(name, '')} Default: {self._default_text(name, default)}.".strip()
+            low, high = threshold_limits(rule, name)
+            helptext = (f"{rule.threshold_help.get(name, '')} Default: {self._default_text(name, default)}; "
+                        f"{self._default_text(name, low)} to {self._default_text(name, high)}.").strip()
             unit = next((u for suffix, u in DURATION_UNITS.items() if name.endswith(suffix)), None)
             if unit is not None and isinstance(default, int):
                 self.fields[f"t_{name}"] = DurationField(label=threshold_label(name), base_unit=unit,
@@ -179,12 +184,13 @@ class TypeSettingForm(forms.Form):
         cleaned = super().clean()
         for name, default in self.rule.thresholds.items():
             value = cleaned.get(f"t_{name}")
-            if value in (None, "") or isinstance(self.fields[f"t_{name}"], DurationField):
+            if value in (None, ""):
                 continue
             try:
-                _coerce_threshold(name, default, value)
-            except ExceptionActionError:
-                self.add_error(f"t_{name}", f"Not a valid value: write something like {default}.")
+                _coerce_threshold(name, default, value, threshold_limits(self.rule, name))
+            except ExceptionActionError as refused:
+                self.add_error(f"t_{name}", str(refused) if isinstance(self.fields[f"t_{name}"], DurationField)
+                               or "out of range" in str(refused) else f"Not a valid value: write something like {default}.")
         return cleaned
 
     def threshold_fields(self):

@@ -156,4 +156,13 @@ def exception_breakdown() -> list[TypeCount]:
 
 
 def sync_health_context(*, request) -> dict:
-    return {"exception_breakdown": exception_breakdown()}
+    """Active exceptions per type, and the detection rules whose last pass failed (they
+    find nothing until fixed)."""
+    from exceptions_app.rules import REGISTRY
+    from exceptions_app.selectors import rule_failures
+
+    failures = rule_failures()
+    return {"exception_breakdown": exception_breakdown(),
+            "rule_failures": [(REGISTRY[code].title if code in REGISTRY else code, failure)
+                              for code, failure in sorted(failures.items())],
+            "runbook_url": reverse("runbook")}

@@ -168,12 +168,48 @@ def duration_text(value: timedelta) -> str:
 
 
 @dataclass(frozen=True)
+class RuleFailure:
+    """A rule whose detection raised in the last pass that ran it: it found nothing then."""
+
+    code: str
+    error: str
+    at: datetime | None
+    job: str
+
+
+# Enough recent passes to have seen every type's last run (each pass runs every enabled rule).
+FAILURE_LOOKBACK_PASSES = 20
+
+
+def rule_failures() -> dict[str, RuleFailure]:
+    """Per exception type, the error of its last detection pass (full or incremental), for
+    the types whose last pass failed. One query over the newest detection ``SyncRun`` rows."""
+    from exceptions_app.tasks import FULL_JOB, INCREMENTAL_JOB
+    from returnsync.models import SyncRun
+
+    seen: set[str] = set()
+    failures: dict[str, RuleFailure] = {}
+    runs = (SyncRun.objects.filter(job__in=(FULL_JOB, INCREMENTAL_JOB), finished_at__isnull=False)
+            .order_by("-finished_at", "-id").values("job", "finished_at", "counts")[:FAILURE_LOOKBACK_PASSES])
+    for run in runs:
+        types = (run["counts"] or {}).get("types") if isinstance(run["counts"], dict) else None
+        for code, per_type in (types or {}).items():
+            if code in seen or not isinstance(per_type, dict):
+                continue
+            seen.add(code)
+            if per_type.get("error"):
+                failures[code] = RuleFailure(code, str(per_type["error"]), run["finished_at"], run["job"])
+    return failures
+
+
+@dataclass(frozen=True)
 class RunbookEntry:
     rule: Rule
     default_sla: timedelta
     open_count: int
     claimed_count: int
     breached_count: int
+    failure: RuleFailure | None = None
 
     @property
     def sla_text(self) -> str:
@@ -197,9 +233,10 @@ def runbook_entries() -> list[RunbookEntry]:
             breached=Count("pk", filter=Q(due_at__lte=now)),
         )
     }
+    failures = rule_failures()
     entries = []
     for rule in rules(include_disabled=True):
         row = counts.get(rule.code, {})
         entries.append(RunbookEntry(rule, REGISTRY[rule.code].sla, row.get("open", 0), row.get("claimed", 0),
-                                    row.get("breached", 0)))
+                                    row.get("breached", 0), failures.get(rule.code)))
     return entries

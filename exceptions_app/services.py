@@ -26,6 +26,7 @@ from django.utils import timezone
 from exceptions_app.choices import ActivityVerb, ExceptionStatus, ResolutionCode
 from exceptions_app.models import ExceptionActivity, ExceptionCase, ExceptionTypeSetting
 from exceptions_app.rules import REGISTRY
+from exceptions_app.rules.base import SLA_MAX_MINUTES, threshold_limits
 from returnsync.roles import Role, has_any_role
 from returnsync.services import NotRetryable, inbound_event_retry, write_back_retry
 
@@ -153,9 +154,16 @@ def exception_release(*, exception_id: int, user: AbstractBaseUser) -> Exception
 
 
 def exception_reassign(*, exception_id: int, user: AbstractBaseUser, to_user: AbstractBaseUser | None) -> ExceptionCase:
-    """Hand an active exception to someone else holding the owning role."""
+    """Hand an active exception to someone else holding the owning role. An open case may be
+    assigned by anyone of that role; a claimed one is handed on only by its assignee or an
+    admin (nobody takes over a colleague's claim). The role is checked first, so a person
+    who may not act on the case learns nothing about it."""
     case = _get_for_actor(exception_id=exception_id, user=user)
     _ensure_active(case)
+    held_by_other = case.assignee_id is not None and case.assignee_id != user.pk
+    if held_by_other and not _is_admin(user):
+        raise ExceptionActionError(f"Exception {case.pk} is claimed by {_name(case.assignee)}; only they or an "
+                                   f"admin may hand it on.")
     if to_user is None or not to_user.is_active or not exception_may_act(exception=case, user=to_user):
         raise ExceptionActionError(f"{_name(to_user)} does not hold the {Role(case.owner_role).label} role.")
     previous, previous_status = case.assignee, case.status
@@ -419,10 +427,27 @@ def exception_bulk_resolve(*, exception_ids: Iterable[int], user: AbstractBaseUs
 # --- Settings --------------------------------------------------------------------------------
 
 
-def _coerce_threshold(name: str, default: Any, value: Any) -> Any:
-    """A threshold value of the same type as its default in code."""
+
+
+def _coerce_threshold(name: str, default: Any, value: Any, bounds: tuple[Any, Any] | None = None) -> Any:
+    """A threshold value of the same type as its default in code, within ``bounds``."""
     if isinstance(value, str):
         value = value.strip()
+    coerced = _coerce_type(name, default, value)
+    if bounds is not None and not isinstance(coerced, bool):
+        low, high = bounds
+        try:
+            number = Decimal(str(coerced))
+        except InvalidOperation:
+            return coerced  # a text threshold
+        if not Decimal(str(low)) <= number <= Decimal(str(high)):
+            raise ExceptionActionError(f"{name}: {str(value)[:30]!r} is out of range: choose from {low} to {high}.")
+    return coerced
+
+
+def _coerce_type(name: str, default: Any, value: Any) -> Any:
+    if isinstance(value, str) and len(value) > 30:
+        raise ExceptionActionError(f"{name}: {value[:30]!r}… is not a valid value (too long).")
     try:
         if isinstance(default, bool):
             if isinstance(value, bool):
@@ -471,13 +496,15 @@ def exception_settings_update(*, type_code: str, user: AbstractBaseUser, sla_min
     rule = REGISTRY[type_code]
     if sla_minutes is not None and int(sla_minutes) <= 0:
         raise ExceptionActionError("The SLA must be at least one minute.")
+    if sla_minutes is not None and int(sla_minutes) > SLA_MAX_MINUTES:
+        raise ExceptionActionError(f"The SLA can be at most {SLA_MAX_MINUTES:,} minutes (90 days).")
     clean = {}
     for name, value in (thresholds or {}).items():
         if name not in rule.thresholds:
             raise ExceptionActionError(f"{rule.code} has no threshold {name!r}.")
         if value in (None, ""):
             continue  # back to the default
-        coerced = _coerce_threshold(name, rule.thresholds[name], value)
+        coerced = _coerce_threshold(name, rule.thresholds[name], value, threshold_limits(rule, name))
         if coerced != rule.thresholds[name]:
             clean[name] = coerced
     default_minutes = int(rule.sla.total_seconds() // 60)

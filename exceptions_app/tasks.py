@@ -95,10 +95,14 @@ def detect_changed(*, order_refs) -> int:
 
     refs = sorted({str(ref) for ref in order_refs if ref})
     queued = 0
-    for start in range(0, len(refs), MAX_REFS_PER_TASK):
-        chunk = refs[start:start + MAX_REFS_PER_TASK]
-        async_task(INCREMENTAL_TASK, chunk)
-        queued += 1
+    # Inside atomic(): outside one, django-q's ORM broker calls close_old_connections(),
+    # which with CONN_MAX_AGE=0 (SQLite) closes the caller's connection (a WAL checkpoint)
+    # and the next query opens a new one: that was ~10 ms of every polled page (issue 12).
+    with transaction.atomic():
+        for start in range(0, len(refs), MAX_REFS_PER_TASK):
+            chunk = refs[start:start + MAX_REFS_PER_TASK]
+            async_task(INCREMENTAL_TASK, chunk, task_name=f"detect-{chunk[0]}-{len(chunk)}")
+            queued += 1
     return queued
 
 

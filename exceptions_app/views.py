@@ -352,6 +352,9 @@ class ExceptionSettingsView(RoleRequiredMixin, TemplateView):
         page = kwargs.get("page") or forms.SettingsPageForm(rules(include_disabled=True))
         last = {s.type_code: s for s in ExceptionTypeSetting.objects.select_related("updated_by")}
         context.update(page=page, forms=page.forms, last_changed=last)
+        failures = selectors.rule_failures()
+        for form in page.forms:
+            form.failure = failures.get(form.rule.code)
         return context
 
     def post(self, request: HttpRequest) -> HttpResponse:

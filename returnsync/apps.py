@@ -14,13 +14,14 @@ class ReturnSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from returnsync import lifecycle, maintenance, registry
+        from returnsync import checks, health, lifecycle, maintenance, registry  # noqa: F401 (checks registers)
 
         # Groups need the permissions post_migrate creates, so they are set up right after.
         post_migrate.connect(_create_role_groups, sender=self, dispatch_uid="returnsync_role_groups")
         # Portal returns are linked to TikTok returns as they arrive, and judged again when TikTok moves.
         registry.change_listener_register(lifecycle.portal_returns_refresh)
         registry.schedule_setup_register(maintenance.schedules_ensure)
+        registry.schedule_setup_register(health.schedules_ensure)
         # A bundle's version in its change history carries its components.
         from simple_history.signals import pre_create_historical_record
 

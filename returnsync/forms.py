@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django import forms
 
 from returnsync.models import Connection
-from returnsync.services import ComponentSpec
+from returnsync.services import COMPONENT_QUANTITY_MAX, ComponentSpec
 
 
 class BundleMappingForm(forms.Form):
@@ -29,12 +30,20 @@ class BundleMappingForm(forms.Form):
             if len(parts) != 3:
                 raise forms.ValidationError(f"Line {number}: write SKU, quantity, price share.")
             try:
+                if len(parts[1]) > 12 or len(parts[2]) > 30:
+                    raise ValueError
                 quantity = int(parts[1])
                 share = Decimal(parts[2])
+                if not share.is_finite():
+                    raise ValueError
             except (ValueError, InvalidOperation):
                 raise forms.ValidationError(
                     f"Line {number}: quantity must be a whole number and price share a number."
                 ) from None
+            if not 1 <= quantity <= COMPONENT_QUANTITY_MAX:
+                raise forms.ValidationError(
+                    f"Line {number}: quantity must be from 1 to {COMPONENT_QUANTITY_MAX:,}."
+                )
             specs.append(ComponentSpec(parts[0], quantity, share))
         return specs
 
@@ -103,8 +112,9 @@ class ConnectionSecretsForm(forms.Form):
         fields = {}
         for spec in self.spec:
             state = "set: leave blank to keep it" if stored.get(spec.name) else "not set"
-            widget = (forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-                      if spec.secret else forms.TextInput(attrs={"autocomplete": "off"}))
+            attrs = {"data-credential": spec.name}
+            widget = (forms.PasswordInput(render_value=False, attrs={**attrs, "autocomplete": "new-password"})
+                      if spec.secret else forms.TextInput(attrs={**attrs, "autocomplete": "off"}))
             fields[self.PREFIX + spec.name] = forms.CharField(
                 label=spec.label, required=False, max_length=self.MAX_LENGTH, widget=widget,
                 help_text=" ".join(filter(None, [spec.help, f"Now {state}."])),
@@ -122,9 +132,26 @@ class ConnectionSecretsForm(forms.Form):
                 if name.startswith(self.PREFIX) and value}
 
 
+# The reconciliation reads whole days either side of the chosen dates: a date at the edge of
+# what Python's ``date`` holds (0001-01-01, 9999-12-31) would overflow. No statement is older
+# than TikTok Shop or later than this century.
+REPORT_FIRST_DAY = date(2000, 1, 1)
+REPORT_LAST_DAY = date(2100, 12, 31)
+
+
+def _report_date_validate(value: date | None) -> None:
+    if value is not None and not REPORT_FIRST_DAY <= value <= REPORT_LAST_DAY:
+        raise forms.ValidationError(
+            f"Choose a date from {REPORT_FIRST_DAY:%Y-%m-%d} to {REPORT_LAST_DAY:%Y-%m-%d} "
+            f"(got {value:%Y-%m-%d})."
+        )
+
+
 class ReconciliationForm(forms.Form):
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            validators=[_report_date_validate])
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            validators=[_report_date_validate])
     connection = forms.ModelChoiceField(
         queryset=Connection.objects.none(),
         required=False,

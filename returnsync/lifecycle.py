@@ -188,6 +188,13 @@ def portal_returns_link(*, order_refs) -> int:
     refs = sorted({r for r in order_refs if r})
     if not refs:
         return 0
+    # Nearly always there is nothing to link: one indexed query says so before any row is
+    # loaded (this runs after every polled page; issue 12's ingest regression).
+    waiting = PortalReturn.objects.filter(
+        marketplace_return__isnull=True,
+        return_ref__in=MarketplaceReturn.objects.filter(order_ref__in=refs).values("return_id"))
+    if not waiting.exists():
+        return 0
     returns = MarketplaceReturn.objects.filter(order_ref__in=refs).only(
         "id", "connection_id", "return_id", "order_ref", "order_id")
     by_return_id: dict[tuple[int, str], MarketplaceReturn] = {(m.connection_id, m.return_id): m for m in returns}

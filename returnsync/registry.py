@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import models
@@ -81,12 +81,20 @@ class WebhookSpec:
     stored. ``parse(connection, payload) -> WebhookInfo`` reads a JSON object; a
     ``ValueError`` makes the delivery a dead letter (400). ``secret_headers(connection)``
     names the headers never stored (signatures are replayable credentials).
+
+    Freshness: ``sent_at(connection, payload)`` is when the sender says it sent (or the
+    event happened), None when the body does not say; a signed body older than
+    ``max_age(connection)`` (or more than ``WEBHOOK_FUTURE_SKEW`` ahead) is refused with a
+    400 and kept as a dead letter, so a captured body cannot be replayed for ever. The
+    window must cover the sender's own re-delivery schedule.
     """
 
     authenticate: Callable[..., bool]
     parse: Callable[..., WebhookInfo]
     secret_headers: Callable[[Connection], Iterable[str]] = lambda connection: ()
     ack: str = "accepted"  # the message of a 200 for a new delivery
+    sent_at: Callable[..., datetime | None] = lambda connection, payload: None
+    max_age: Callable[[Connection], timedelta] = lambda connection: timedelta(days=1)
 
 
 @dataclass(frozen=True)

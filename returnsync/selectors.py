@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
@@ -75,7 +76,19 @@ def return_search_q(value: str) -> Q:
         | Q(tracking_number__iexact=value)
         | Q(order__buyer_postal_code=value)
         | Q(pk__in=portal_hits)
+        | (Q(combined_return_id=value) & ~Q(combined_return_id=""))
     )
+
+
+def combined_returns(*, marketplace_return: MarketplaceReturn) -> list[MarketplaceReturn]:
+    """Every TikTok return shipped together with this one (TikTok's ``combined_return_id``,
+    same connection), this one included, or [] when it is not a combined return."""
+    combined = marketplace_return.combined_return_id
+    if not combined:
+        return []
+    return list(MarketplaceReturn.objects.filter(connection_id=marketplace_return.connection_id,
+                                                 combined_return_id=combined)
+                .exclude(combined_return_id="").select_related("order").order_by("return_id"))
 
 
 def return_get(*, pk: int) -> MarketplaceReturn:
@@ -877,3 +890,41 @@ def sync_charts(*, connections: list[Connection], now: datetime | None = None,
                 quota = None
         charts.append(ConnectionCharts(connection, rows, quota, connection.rate_limit_per_second * 60))
     return charts
+
+
+# --- A connection's settings as its connector describes them -------------------------------
+
+
+@dataclass(frozen=True)
+class OptionRow:
+    name: str
+    default: Any
+    value: Any
+    is_set: bool
+    help: str
+
+
+def connection_options(*, connection: Connection) -> list[OptionRow]:
+    """Every option the connector documents (``Connector.options``): its default, the value
+    in ``Connection.options`` if set, and what it means; then any stored key it does not
+    document (shown so nothing is hidden)."""
+    from returnsync import registry
+
+    found = registry.connector_or_none(connection.kind)
+    stored = connection.options or {}
+    rows = [OptionRow(spec.name, spec.default, stored.get(spec.name, spec.default), spec.name in stored, spec.help)
+            for spec in (found.options if found else ())]
+    documented = {row.name for row in rows}
+    rows += [OptionRow(name, None, value, True, "Stored on the connection but not in the connector's option list (set when the shop was authorized, or by hand).")
+             for name, value in sorted(stored.items()) if name not in documented]
+    return rows
+
+
+def connection_first_poll(*, connection: Connection):
+    """The connection's first poll that said how far back it read (``counts["note"]``), or None."""
+    from returnsync.models import SyncRun
+
+    for run in (SyncRun.objects.filter(connection=connection, job__endswith="_poll", counts__has_key="note")
+                .order_by("queued_at", "id")[:1]):
+        return run
+    return None

@@ -48,21 +48,33 @@ class ComponentSpec:
 
 SHARE_TOTAL = Decimal("1")
 SHARE_DECIMAL_PLACES = 6  # BundleComponent.price_share stores six: validate what will be stored
+# What the columns hold (BundleMapping.bundle_sku, .name, BundleComponent.component_sku) and a
+# quantity no real bundle exceeds (PositiveIntegerField holds 2,147,483,647 on PostgreSQL).
+SKU_MAX_LENGTH = 100
+NAME_MAX_LENGTH = 200
+COMPONENT_QUANTITY_MAX = 10_000
 
 
 def bundle_components_validate(components: list[ComponentSpec]) -> None:
-    """A bundle needs at least one component, no SKU twice, and shares summing to exactly 1."""
+    """A bundle needs at least one component, no SKU twice, quantities from 1 to
+    ``COMPONENT_QUANTITY_MAX``, and finite shares summing to exactly 1."""
     if not components:
         raise ValidationError("A bundle needs at least one component.")
     skus = [c.component_sku for c in components]
     if any(not sku or sku != sku.strip() for sku in skus):
         raise ValidationError("Component SKUs must be non-blank, with no leading or trailing spaces.")
+    too_long = [sku for sku in skus if len(sku) > SKU_MAX_LENGTH]
+    if too_long:
+        raise ValidationError(f"Component SKU {too_long[0][:20]}… is longer than {SKU_MAX_LENGTH} characters.")
     duplicates = sorted({sku for sku in skus if skus.count(sku) > 1})
     if duplicates:
         raise ValidationError(f"Component listed twice: {', '.join(duplicates)}.")
     for component in components:
-        if component.quantity < 1:
-            raise ValidationError(f"{component.component_sku}: quantity must be at least 1.")
+        if not 1 <= component.quantity <= COMPONENT_QUANTITY_MAX:
+            raise ValidationError(
+                f"{component.component_sku}: quantity must be from 1 to {COMPONENT_QUANTITY_MAX:,}.")
+        if not component.price_share.is_finite():
+            raise ValidationError(f"{component.component_sku}: price share must be a number above 0 and at most 1.")
         if not Decimal("0") < component.price_share <= SHARE_TOTAL:
             raise ValidationError(f"{component.component_sku}: price share must be above 0 and at most 1.")
         if component.price_share.as_tuple().exponent < -SHARE_DECIMAL_PLACES:
@@ -72,6 +84,18 @@ def bundle_components_validate(components: list[ComponentSpec]) -> None:
     total = sum((c.price_share for c in components), Decimal("0"))
     if total != SHARE_TOTAL:
         raise ValidationError(f"Price shares must sum to 1 (they sum to {total.normalize()}).")
+
+
+def _bundle_head_clean(bundle_sku: str, name: str) -> str:
+    """The bundle SKU, stripped, once it and the name are within bounds."""
+    bundle_sku = bundle_sku.strip()
+    if not bundle_sku:
+        raise ValidationError("Bundle SKU is required.")
+    if len(bundle_sku) > SKU_MAX_LENGTH:
+        raise ValidationError(f"The bundle SKU is longer than {SKU_MAX_LENGTH} characters.")
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationError(f"The name is longer than {NAME_MAX_LENGTH} characters.")
+    return bundle_sku
 
 
 def _components_clean(components: list[ComponentSpec]) -> list[ComponentSpec]:
@@ -176,9 +200,7 @@ def bundle_mapping_create(*, bundle_sku: str, components: list[ComponentSpec], n
     """A new bundle. A SKU that is taken is refused (``BundleExists``): never replaced."""
     from django.db import IntegrityError
 
-    bundle_sku = bundle_sku.strip()
-    if not bundle_sku:
-        raise ValidationError("Bundle SKU is required.")
+    bundle_sku = _bundle_head_clean(bundle_sku, name)
     components = _components_clean(components)
     existing = BundleMapping.objects.filter(bundle_sku=bundle_sku).first()
     if existing is not None:
@@ -197,6 +219,7 @@ def bundle_mapping_update(*, bundle: BundleMapping, components: list[ComponentSp
                           is_active: bool = True, actor=None, reason: str = "") -> BundleMapping:
     """Change an existing bundle (its SKU stays): only what differs is written."""
     bundle = BundleMapping.objects.select_for_update().get(pk=bundle.pk)
+    _bundle_head_clean(bundle.bundle_sku, name)
     return _bundle_apply(bundle, components=_components_clean(components), name=name, is_active=is_active,
                          actor=actor, reason=reason)
 
@@ -207,9 +230,7 @@ def bundle_mapping_save(
 ) -> BundleMapping:
     """Create or replace a bundle mapping and its components, all or nothing (the CSV
     import and the sandbox seed; the form creates and updates explicitly)."""
-    bundle_sku = bundle_sku.strip()
-    if not bundle_sku:
-        raise ValidationError("Bundle SKU is required.")
+    bundle_sku = _bundle_head_clean(bundle_sku, name)
     components = _components_clean(components)
     bundle = BundleMapping.objects.select_for_update().filter(bundle_sku=bundle_sku).first()
     if bundle is None:
@@ -366,14 +387,18 @@ def bundle_mappings_import_csv(*, content: bytes | str, actor=None) -> BundleImp
         except UnicodeDecodeError:
             return BundleImportResult(errors=[RowError(1, "The file is not UTF-8 text (save it as CSV UTF-8).")])
     reader = csv.reader(io.StringIO(content))
-    header = [h.strip().lower() for h in next(reader, [])]
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except csv.Error as exc:
+        return BundleImportResult(errors=[RowError(1, f"The header line is not readable CSV ({exc}).")])
     missing = [h for h in BUNDLE_CSV_HEADER if h not in header and h not in ("name", "is_active")]
     if missing:
         return BundleImportResult(errors=[RowError(1, f"Missing column(s): {', '.join(missing)}. "
                                                       f"Expected: {', '.join(BUNDLE_CSV_HEADER)}.")])
     errors: list[RowError] = []
     bundles: dict[str, dict] = {}
-    for line, values in enumerate(reader, start=2):
+    line = 1
+    for line, values in _csv_rows(reader, errors):
         if not any(v.strip() for v in values):
             continue
         row = dict(zip(header, (v.strip() for v in values), strict=False))
@@ -384,19 +409,32 @@ def bundle_mappings_import_csv(*, content: bytes | str, actor=None) -> BundleImp
         component = row.get("component_sku", "")
         if not component:
             problems.append("component_sku is empty")
+        if len(sku) > SKU_MAX_LENGTH:
+            problems.append(f"bundle_sku is longer than {SKU_MAX_LENGTH} characters")
+        if len(component) > SKU_MAX_LENGTH:
+            problems.append(f"component_sku is longer than {SKU_MAX_LENGTH} characters")
+        if len(row.get("name", "")) > NAME_MAX_LENGTH:
+            problems.append(f"name is longer than {NAME_MAX_LENGTH} characters")
+        quantity_text = row.get("quantity", "")
         try:
-            quantity = int(row.get("quantity", ""))
-            if quantity < 1:
+            if len(quantity_text) > 12:
+                raise ValueError
+            quantity = int(quantity_text)
+            if not 1 <= quantity <= COMPONENT_QUANTITY_MAX:
                 raise ValueError
         except ValueError:
-            problems.append(f"quantity {row.get('quantity', '')!r} is not a whole number of at least 1")
+            problems.append(f"quantity {quantity_text[:20]!r} is not a whole number from 1 to "
+                            f"{COMPONENT_QUANTITY_MAX:,}")
             quantity = None
+        share_text = row.get("price_share", "")
         try:
-            share = Decimal(row.get("price_share", ""))
+            if len(share_text) > 30:
+                raise InvalidOperation
+            share = Decimal(share_text)
             if not share.is_finite() or not Decimal("0") < share <= SHARE_TOTAL:
                 raise InvalidOperation
         except InvalidOperation:
-            problems.append(f"price_share {row.get('price_share', '')!r} is not a number above 0 and at most 1")
+            problems.append(f"price_share {share_text[:20]!r} is not a number above 0 and at most 1")
             share = None
         active_text = row.get("is_active", "yes").lower()
         if active_text not in _TRUE | _FALSE:
@@ -408,7 +446,7 @@ def bundle_mappings_import_csv(*, content: bytes | str, actor=None) -> BundleImp
                                          "is_active": active_text in _TRUE, "components": []})
         entry["components"].append(ComponentSpec(component, quantity, share))
     if not bundles and not errors:
-        errors.append(RowError(2, "The file has no rows after the header."))
+        errors.append(RowError(max(line, 2), "The file has no rows after the header."))
     for sku, entry in bundles.items():
         try:
             bundle_components_validate(entry["components"])
@@ -436,6 +474,25 @@ def bundle_mappings_import_csv(*, content: bytes | str, actor=None) -> BundleImp
             else:
                 result.updated += 1
     return result
+
+
+def _csv_rows(reader, errors: list[RowError]):
+    """(line number, values) of each CSV record; a record the csv module cannot read (a
+    field over its size limit, an unterminated quote) ends the file with that line's error."""
+    import csv
+
+    line = 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(RowError(reader.line_num or line + 1,
+                                   f"Not readable CSV ({exc}); check quotes and very long fields."))
+            return
+        line = reader.line_num
+        yield line, values
 
 
 # --- Warehouse mappings --------------------------------------------------------------------

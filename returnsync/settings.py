@@ -9,10 +9,12 @@ git-ignored ``var/`` folder.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 from returnsync.devkeys import dev_secret
@@ -38,11 +40,26 @@ def env_list(name: str, default: list[str]) -> list[str]:
 PRODUCTION = os.environ.get("DJANGO_ENV", "development").lower() == "production"
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 
-# Without SECRET_KEY a strong key is generated once into var/ (fine for one host;
-# set SECRET_KEY to share it between hosts).
+# Production takes its secrets from the environment, the same on every host: a key
+# generated per host would make credentials saved on one host unreadable on another.
+if PRODUCTION:
+    _missing = [name for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "ALLOWED_HOSTS") if not os.environ.get(name)]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"DJANGO_ENV=production needs {', '.join(_missing)} set in the environment (the same values on "
+            "every web and worker host). Generate keys with: python -c 'import secrets; print(secrets.token_urlsafe(50))' "
+            "for SECRET_KEY and python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' "
+            "for FIELD_ENCRYPTION_KEY; ALLOWED_HOSTS is the comma-separated host names people use. "
+            "See README, 'Running in production'."
+        )
+
+# Outside production a strong key is generated once into var/ (one host, no setup).
 SECRET_KEY = os.environ.get("SECRET_KEY") or dev_secret(VAR_DIR, "secret_key", get_random_secret_key)
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+# Test hosts only outside production: production lists its own names and nothing else.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
+if PRODUCTION and "testserver" in ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS lists the test host 'testserver' in production: remove it.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # The dashboard's address as people reach it: digest e-mails link to exceptions with it.
 RETURNSYNC_BASE_URL = os.environ.get("RETURNSYNC_BASE_URL", "http://127.0.0.1:8000")
@@ -61,6 +78,8 @@ INSTALLED_APPS = [
     "django_filters",
     "django_q",
     "simple_history",
+    "axes",
+    "csp",
     "returnsync.apps.ReturnSyncConfig",
     "exceptions_app.apps.ExceptionsConfig",
     "connectors.apps.ConnectorsConfig",
@@ -82,6 +101,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Who made a change, for the change history (services name the actor themselves too).
     "simple_history.middleware.HistoryRequestMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with the lockout page
 ]
 
 ROOT_URLCONF = "returnsync.urls"
@@ -135,6 +156,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one
+# username, or from one address, further attempts are refused for AXES_COOLOFF_TIME with a
+# page saying so (HTTP 429). An admin unlocks early in Django admin (Axes › Access attempts:
+# delete the rows) or with ``manage.py axes_reset_username <name>`` / ``axes_reset_ip <ip>``.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user, and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_SENSITIVE_PARAMETERS = ["password"]
+# Behind a load balancer the client address is the last hop it appended: set
+# LOGIN_PROXY_COUNT to the number of proxies in front of gunicorn (0: REMOTE_ADDR).
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("LOGIN_PROXY_COUNT", "0")) or None
+if AXES_IPWARE_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -166,7 +208,7 @@ STORAGES = {
 # The fake external systems are served under /sandbox/ by this same project (never in
 # production unless asked for), so the demo and the tests run the real connector code.
 # Their apps (and tables) are installed only when the sandbox is on.
-SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", not PRODUCTION)
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", not PRODUCTION)  # production: only when asked (SANDBOX_ENABLED=1)
 if SANDBOX_ENABLED:
     INSTALLED_APPS += [
         "connectors.tiktok_shop.sandbox.apps.TikTokSandboxConfig",
@@ -177,7 +219,7 @@ if SANDBOX_ENABLED:
 # Fernet key(s), comma-separated: the first encrypts, all decrypt (so keys can rotate).
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY") or dev_secret(
     VAR_DIR, "field_encryption_key", lambda: Fernet.generate_key().decode()
-)
+)  # production: from the environment, checked above
 
 # --- Background jobs (django-q2) ------------------------------------------------------
 # ORM broker by default, Redis when REDIS_URL is set. A job is killed after `timeout`
@@ -195,7 +237,15 @@ Q_CLUSTER = {
     "ack_failures": True,
     "save_limit": 1000,
     "label": "Background jobs",
+    # One schedule owner: with several clusters, set Q_SCHEDULER=0 on all but one.
+    "scheduler": env_bool("Q_SCHEDULER", True),
 }
+# A task a killed worker had taken is lost with it (the Redis broker has no acknowledgement):
+# the sweeps find what it left behind. A stored webhook not processed after this long is
+# queued again; a write-back or stock update left "running" is claimable again after the
+# lease (always longer than the job timeout above).
+INBOUND_REQUEUE_AFTER_SECONDS = int(os.environ.get("INBOUND_REQUEUE_AFTER_SECONDS", "300"))
+JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "600"))
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -218,8 +268,34 @@ DJANGO_TABLES2_TEMPLATE = "tables/table.html"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Content Security Policy (django-csp): scripts, styles, images and requests only from this
+# site; no inline script, style attribute or eval anywhere (htmx is configured for that in
+# base.html, the page scripts live in static/js/app.js). Violations can be reported to
+# CSP_REPORT_URI.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
+if os.environ.get("CSP_REPORT_URI"):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [os.environ["CSP_REPORT_URI"]]
+
+# /healthz: how old the workers' heartbeat and how late a schedule may be before it fails.
+HEALTH_WORKER_MAX_AGE_SECONDS = int(os.environ.get("HEALTH_WORKER_MAX_AGE_SECONDS", "180"))
+HEALTH_SCHEDULE_MAX_LAG_SECONDS = int(os.environ.get("HEALTH_SCHEDULE_MAX_LAG_SECONDS", "300"))
+
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -4,8 +4,10 @@ from django.urls import include, path
 
 from returnsync import views
 from returnsync.views import history
+from returnsync.views.health import healthz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("", views.HomeView.as_view(), name="home"),
     path("returns/", views.ReturnListView.as_view(), name="return_list"),
     path("returns/lookup/", views.ReturnLookupView.as_view(), name="return_lookup"),

@@ -59,6 +59,9 @@ _MS_THRESHOLD = 10**12
 
 def as_str(value: Any, max_length: int | None = None) -> str:
     """An id or a label as a string ("" for None); numbers keep no trailing ``.0``."""
+    if value.__class__ is str:  # the common case first: a page maps thousands of values
+        text = value.strip()
+        return text[:max_length] if max_length else text
     if value is None:
         return ""
     if isinstance(value, bool):

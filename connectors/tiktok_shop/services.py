@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from connectors.jobs import (
     due_q,
+    exclusive,
     job_claim,
     job_enqueue,
     job_fail,
@@ -197,15 +198,42 @@ class StockMoved(Exception):
     retryable = False
 
 
-def _warehouse_quantities(inventory: list[dict], sku_id: str) -> tuple[str, dict[str, int]]:
-    for product in inventory:
-        for sku in product.get("skus") or []:
-            if str(sku.get("id")) == str(sku_id):
-                return str(product.get("product_id") or ""), {
-                    str(w.get("warehouse_id")): int(w.get("available_quantity") or 0)
-                    for w in sku.get("warehouse_inventory") or []
-                }
-    return "", {}
+class StockUnknown(Exception):
+    """TikTok's inventory read does not say what the stock is (the SKU or the warehouse is
+    missing from the answer, or a quantity is not a number). Writing anyway would set an
+    absolute quantity we never read: a person must look."""
+
+    retryable = False
+
+
+def _warehouse_quantities(inventory, sku_id: str, warehouse_id: str) -> tuple[str, dict[str, int]]:
+    """The SKU's product id and its quantity per warehouse, exactly as TikTok read them.
+    Raises ``StockUnknown`` when the answer does not contain the SKU, our warehouse, or a
+    readable quantity for every warehouse listed: a missing row is unknown stock, not zero."""
+    from connectors.tiktok_shop.mapping import as_int
+
+    products = inventory if isinstance(inventory, list) else []
+    for product in products:
+        skus = product.get("skus") if isinstance(product, dict) else None
+        for sku in skus if isinstance(skus, list) else []:
+            if not isinstance(sku, dict) or str(sku.get("id")) != str(sku_id):
+                continue
+            rows = sku.get("warehouse_inventory")
+            quantities: dict[str, int] = {}
+            for row in rows if isinstance(rows, list) else []:
+                if not isinstance(row, dict) or not str(row.get("warehouse_id") or "").strip():
+                    raise StockUnknown(f"TikTok's inventory read for SKU {sku_id} has a warehouse row without an id")
+                quantity = as_int(row.get("available_quantity"))
+                if quantity is None or quantity < 0:
+                    raise StockUnknown(f"TikTok's inventory read for SKU {sku_id} at {row.get('warehouse_id')} "
+                                       f"has no readable quantity ({row.get('available_quantity')!r})")
+                quantities[str(row["warehouse_id"]).strip()] = quantity
+            if str(warehouse_id) not in quantities:
+                listed = ", ".join(sorted(quantities)) or "none"
+                raise StockUnknown(f"TikTok's inventory read for SKU {sku_id} does not list warehouse {warehouse_id} "
+                                   f"(it lists: {listed}); stock unknown, nothing written")
+            return str(product.get("product_id") or ""), quantities
+    raise StockUnknown(f"TikTok's inventory read does not contain SKU {sku_id}; stock unknown, nothing written")
 
 
 def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryAdjustment:
@@ -223,6 +251,10 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
     - current == before → it was not: send it again;
     - anything else → stock moved meanwhile and the two cases cannot be told apart, so the
       adjustment goes ``dead`` for a person to check (never guess with stock).
+
+    A read that does not contain the SKU, our warehouse, or a readable quantity for each of
+    the SKU's warehouses is unknown stock, not zero: the adjustment goes ``dead`` with that
+    reason (``StockUnknown``) and nothing is written.
 
     Remaining risk, inherent to an absolute API: a sale landing between our read and our
     write is overwritten (the window is one round trip).
@@ -246,30 +278,35 @@ def inventory_adjustment_apply(*, adjustment_id: int, client=None) -> InventoryA
         return adjustment
     client = client or _client(write_back.connection)
     payload = dict(write_back.payload or {})
+    # One adjustment of a SKU at a time, across workers: two restocks of the same SKU reading
+    # 104 at once would both write 105 (the API sets absolute quantities), and an answer lost
+    # and sent again must not land after another adjustment's write (found by bench/soak.py).
+    key = f"tiktok-stock:{write_back.connection_id}:{adjustment.sku_id}"
     try:
-        product_id, quantities = _warehouse_quantities(client.search_inventory(sku_ids=[adjustment.sku_id]),
-                                                       adjustment.sku_id)
-        product_id = product_id or adjustment.product_id
-        current = quantities.get(adjustment.warehouse_id, 0)
-        done = False
-        if "target" in payload:  # an earlier attempt may have been applied
-            if current == payload["target"]:
-                done = True
-            elif current != payload["before"]:
-                raise StockMoved(
-                    f"stock at {adjustment.warehouse_id} is {current}: neither before ({payload['before']}) "
-                    f"nor target ({payload['target']}); check by hand"
-                )
-        if not done:
-            payload.update(before=current, target=max(current + adjustment.delta, 0))
-            WriteBack.objects.filter(pk=write_back.pk).update(payload=payload)  # committed before sending
-            quantities[adjustment.warehouse_id] = payload["target"]
-            data = client.update_inventory(product_id, [{
-                "id": adjustment.sku_id,
-                "inventory": [{"warehouse_id": wh, "quantity": qty} for wh, qty in sorted(quantities.items())],
-            }]) or {}
-            if data.get("errors"):
-                raise TikTokApiError(f"inventory update errors: {data['errors']}"[:500], retryable=False)
+        with exclusive(key):
+            product_id, quantities = _warehouse_quantities(client.search_inventory(sku_ids=[adjustment.sku_id]),
+                                                           adjustment.sku_id, adjustment.warehouse_id)
+            product_id = product_id or adjustment.product_id
+            current = quantities[adjustment.warehouse_id]
+            done = False
+            if "target" in payload:  # an earlier attempt may have been applied
+                if current == payload["target"]:
+                    done = True
+                elif current != payload["before"]:
+                    raise StockMoved(
+                        f"stock at {adjustment.warehouse_id} is {current}: neither before ({payload['before']}) "
+                        f"nor target ({payload['target']}); check by hand"
+                    )
+            if not done:
+                payload.update(before=current, target=max(current + adjustment.delta, 0))
+                WriteBack.objects.filter(pk=write_back.pk).update(payload=payload)  # committed before sending
+                quantities[adjustment.warehouse_id] = payload["target"]
+                data = client.update_inventory(product_id, [{
+                    "id": adjustment.sku_id,
+                    "inventory": [{"warehouse_id": wh, "quantity": qty} for wh, qty in sorted(quantities.items())],
+                }]) or {}
+                if data.get("errors"):
+                    raise TikTokApiError(f"inventory update errors: {data['errors']}"[:500], retryable=False)
     except Exception as exc:
         job_fail(write_back, exc, timezone.now())
         adjustment.status = write_back.status

@@ -26,6 +26,7 @@ crash loses at most the page in flight and the next run re-reads it.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -133,9 +134,11 @@ _SQL_CACHE: dict[tuple, tuple[str, str, list]] = {}
 MAX_PARAMS = 30_000  # below SQLite's 32,766 variables and PostgreSQL's 65,535
 
 
+@functools.lru_cache(maxsize=8192)
 def _sqlite_datetime(value: datetime | None) -> str | None:
     """Django's SQLite datetime adapter (naive UTC text), without its per-call settings
-    lookups: a page adapts thousands of datetimes."""
+    lookups: a page adapts thousands of datetimes, most of them the same few (the page's
+    ``now``, shared create/update times), so the text is remembered."""
     if value is None:
         return None
     if value.tzinfo is not None:
@@ -151,10 +154,8 @@ def _adapters(model, names: Iterable[str], db) -> list:
         kind = f.get_internal_type()
         if kind == "DateTimeField":
             adapters.append(_sqlite_datetime if fast_dt else db.ops.adapt_datetimefield_value)
-        elif kind == "JSONField" and db.vendor == "postgresql":  # sent as text, cast to jsonb
+        elif kind == "JSONField":  # what JSONField.get_db_prep_save does, without its per-value dispatch
             adapters.append(lambda value, f=f: None if value is None else json.dumps(value, cls=f.encoder))
-        elif kind == "JSONField":
-            adapters.append(lambda value, f=f: f.get_db_prep_save(value, connection=db))
         else:
             adapters.append(None)
     return adapters

@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from connectors.tiktok_shop.mapping import as_datetime, as_str, webhook_subject
 from connectors.tiktok_shop.signing import verify_webhook
+from connectors.webhooks import webhook_window
 from returnsync.choices import InboundStatus
 from returnsync.models import Connection, InboundEvent, MarketplaceReturn
 from returnsync.registry import WebhookInfo, WebhookSpec
@@ -46,7 +48,21 @@ def parse(connection: Connection, payload: dict) -> WebhookInfo:
     )
 
 
-WEBHOOK = WebhookSpec(authenticate=authenticate, parse=parse, ack="success")
+# TikTok re-delivers at +2 min, +30 min, +3 h and +12 h with the body it first signed:
+# a day covers every retry; an older body is a replay.
+MAX_AGE_HOURS = 24
+
+
+def sent_at(connection: Connection, payload: dict):
+    """The body's ``timestamp`` (unix seconds): when TikTok sent the notification."""
+    return as_datetime(payload.get("timestamp"))
+
+
+def max_age(connection: Connection) -> timedelta:
+    return webhook_window(connection, MAX_AGE_HOURS)
+
+
+WEBHOOK = WebhookSpec(authenticate=authenticate, parse=parse, ack="success", sent_at=sent_at, max_age=max_age)
 
 
 def _return_is_current(connection: Connection, data: dict) -> bool:

@@ -38,6 +38,10 @@ OPTIONS = (
     OptionSpec("token_margin_seconds", mapping.DEFAULTS["token_margin_seconds"],
                "Re-issue the 30-minute JWT this long before it expires."),
     OptionSpec("portal_url_template", "", "The buyer's return-portal link ({order_id}, {zip}, {base_url})."),
+    OptionSpec("webhook_max_age_hours", webhooks.MAX_AGE_HOURS,
+               "A signed webhook whose occurred_at is older than this is refused (ZigZag re-sends for a week)."),
+    OptionSpec("read_timeout_seconds", 30, "How long a call waits for ZigZag's answer before it is retried."),
+    OptionSpec("initial_lookback_days", None, "How far back the first poll reads returns (empty: everything)."),
 )
 
 

@@ -140,11 +140,16 @@ def as_decimal(value: Any) -> Decimal | None:
 
 
 def as_datetime(value: Any) -> datetime | None:
-    if value in (None, ""):
+    """Unix seconds (a number or a digit string) or ISO-8601 → aware UTC; None for anything
+    that is no time we can hold (``Infinity``, ``1e20``, a 20-digit string, ``2026-13-45``)."""
+    if value in (None, "") or isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    parsed = parse_datetime(str(value))
+    try:
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+            return datetime.fromtimestamp(int(value), tz=UTC)
+        parsed = parse_datetime(str(value).strip())
+    except (OverflowError, OSError, ValueError):
+        return None
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 
+from connectors.webhooks import webhook_window
 from connectors.zigzag import mapping
 from returnsync.choices import InboundStatus
 from returnsync.models import Connection, InboundEvent
@@ -46,9 +47,19 @@ def parse(connection: Connection, payload: dict) -> WebhookInfo:
                        subject_ref=(event.reference or event.return_id)[:64])
 
 
+# ZigZag re-sends a failed webhook daily for a week, with the event's own ``occurred_at``:
+# eight days cover every re-send; an older body is a replay.
+MAX_AGE_HOURS = 8 * 24
+
+
+def sent_at(connection: Connection, payload: dict):
+    return mapping.event_from_payload(connection, payload).occurred_at
+
+
 WEBHOOK = WebhookSpec(
     authenticate=authenticate, parse=parse, ack="accepted",
     secret_headers=lambda connection: (mapping.DEFAULTS["signature_header"], _signature_header(connection)),
+    sent_at=sent_at, max_age=lambda connection: webhook_window(connection, MAX_AGE_HOURS),
 )
 
 

@@ -84,6 +84,9 @@ class Rule:
     thresholds: ClassVar[dict[str, Any]] = {}
     # name → one line saying what the threshold means (shown beside it on the settings page).
     threshold_help: ClassVar[dict[str, str]] = {}
+    # name → (lowest, highest) an admin may set; unnamed thresholds are bounded by their unit
+    # (``threshold_limits``), so no value can overflow a pass and silently switch a rule off.
+    threshold_bounds: ClassVar[dict[str, tuple[Any, Any]]] = {}
     description: ClassVar[str]
     what_to_check: ClassVar[str]
     how_to_resolve: ClassVar[str]
@@ -122,6 +125,29 @@ class Rule:
         """Called for an active case whose subject ``detect`` no longer finds: True (the
         default) auto-resolves it. Override for hysteresis."""
         return True
+
+
+# Bounds by the unit a threshold's name ends with: a year of hours or minutes, percentages,
+# money up to a million. Anything else: a whole number up to a million.
+UNIT_BOUNDS: dict[str, tuple[Any, Any]] = {
+    "_hours": (0, 24 * 366),
+    "_minutes": (0, 60 * 24 * 366),
+    "_days": (0, 366),
+    "_percent": (Decimal("0"), Decimal("100")),
+    "_amount": (Decimal("0"), Decimal("1000000")),
+}
+DEFAULT_BOUNDS: tuple[Any, Any] = (0, 1_000_000)
+SLA_MAX_MINUTES = 60 * 24 * 90  # 90 days: longer is no service level
+
+
+def threshold_limits(rule: type[Rule] | Rule, name: str) -> tuple[Any, Any]:
+    """The (lowest, highest) value the threshold ``name`` of ``rule`` may take."""
+    if name in rule.threshold_bounds:
+        return rule.threshold_bounds[name]
+    for suffix, bounds in UNIT_BOUNDS.items():
+        if name.endswith(suffix):
+            return bounds
+    return DEFAULT_BOUNDS
 
 
 REGISTRY: dict[str, type[Rule]] = {}

@@ -59,6 +59,10 @@ class MarketplaceReturn(TimeStamped):
             models.Index(fields=["tracking_number"], name="mreturn_tracking_idx"),
             models.Index(fields=["stage", "next_action_deadline"], name="mreturn_stage_deadline_idx"),
             models.Index(fields=["-source_created_at", "-id"], name="mreturn_default_ordering_idx"),
+            # Only the few combined returns are indexed (most have none): the return page lists a
+            # combined return's siblings, and the search box finds them by the combined id.
+            models.Index(fields=["connection", "combined_return_id"], name="mreturn_combined_idx",
+                         condition=~models.Q(combined_return_id="")),
         ]
 
     def __str__(self) -> str:

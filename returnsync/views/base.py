@@ -134,8 +134,9 @@ class FilteredTableView(RoleRequiredMixin, TemplateView):
         )
 
     def get_per_page(self) -> int:
+        text = str(self.request.GET.get("per_page", self.per_page_default)).strip()
         try:
-            per_page = int(self.request.GET.get("per_page", self.per_page_default))
+            per_page = int(text) if len(text) <= 9 else (self.per_page_max if text.isdigit() else 1)
         except ValueError:
             return self.per_page_default
         return max(1, min(per_page, self.per_page_max))
@@ -148,6 +149,12 @@ class FilteredTableView(RoleRequiredMixin, TemplateView):
     def get_table(
         self, filterset: django_filters.FilterSet, *, paginate: bool
     ) -> django_tables2.Table:
+        # django-tables2 paginates a table built with the request straight from ``?per_page=``:
+        # the request carries the clamped size (0 or -1 would be an EmptyPage, a 500).
+        if "per_page" in self.request.GET:
+            query = self.request.GET.copy()
+            query["per_page"] = str(self.get_per_page())
+            self.request.GET = query
         table = self.table_class(filterset.qs, request=self.request)
         django_tables2.RequestConfig(self.request, paginate=False).configure(table)
         if paginate:

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import TemplateView, View
 
-from returnsync import selectors, services
+from returnsync import registry, selectors, services
 from returnsync.forms import ConnectionSecretsForm
 from returnsync.models import Connection, InboundEvent, WriteBack
 from returnsync.services import NotRetryable, write_back_retry
@@ -56,6 +56,8 @@ class ConnectionDetailView(ConnectionMixin, TemplateView):
             recent_calls=list(
                 selectors.api_calls_recent(connection_id=connection.pk, limit=RECENT_CALLS)
             ),
+            options=selectors.connection_options(connection=connection),
+            first_poll=selectors.connection_first_poll(connection=connection),
         )
         context.setdefault("secrets_form", ConnectionSecretsForm(connection=connection))
         context.update(history_context(self.request, connection))
@@ -146,8 +148,6 @@ class SyncHealthView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        from returnsync import registry
-
         health = selectors.sync_health()
         context.update(
             health_rule=selectors.HEALTH_RULE,
@@ -159,6 +159,7 @@ class SyncHealthView(RoleRequiredMixin, TemplateView):
             dead_letters=list(selectors.dead_letters()),
             failed_write_backs=list(selectors.write_backs_failed()),
             recent_calls=list(selectors.api_calls_recent(limit=RECENT_CALLS)),
+            **registry.page_context("sync_health", request=self.request),
         )
         return context
 

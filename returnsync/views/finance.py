@@ -52,6 +52,10 @@ class FinanceView(RoleRequiredMixin, TemplateView):
         since, until, connection = period(form)
         connection_id = connection.pk if connection else None
         export = request.GET.get("export")
+        if export in ("csv", "returns") and form.is_bound and not form.is_valid():
+            # An export must be of the period asked for, or say why not (never another period).
+            return HttpResponse(" ".join(e for errors in form.errors.values() for e in errors),
+                                status=400, content_type="text/plain; charset=utf-8")
         if export == "returns":
             rows = reconciliation.reconciliation_rows(since=since, until=until, connection_id=connection_id)
             return stream_csv(returns_csv(rows), f"reconciliation-returns-{since}-{until}.csv")

@@ -56,6 +56,7 @@ class ReturnDetailView(RoleRequiredMixin, TemplateView):
             mirror_attempts=[] if portals else list(
                 selectors.return_mirror_attempts(marketplace_return=marketplace_return)),
             timeline=list(selectors.return_timeline(marketplace_return=marketplace_return)),
+            combined=selectors.combined_returns(marketplace_return=marketplace_return),
             portal_links=selectors.return_portal_links(
                 marketplace_return=marketplace_return, portals=portals
             ),

@@ -54,11 +54,17 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A page that fails the test if anything it loads breaks the Content Security Policy
+    (every page, its htmx swaps included, must run under the production policy)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not violations, f"Content Security Policy violations: {violations}"
 
 
 @pytest.fixture

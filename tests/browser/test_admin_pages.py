@@ -229,8 +229,8 @@ def test_admin_reads_sync_health_charts_and_the_breakdown(page, live_server, scr
     log_in(page, live_server, "admin-user", DEMO_PASSWORD)
     page.goto(f"{live_server.url}/sync-health/")
     chart = page.locator(f'[data-charts="{conn.pk}"]')
-    assert chart.locator('[data-chart="calls"] li').count() == 24
-    assert chart.locator('[data-chart="calls"] li').last.get_attribute("title").endswith("4 calls, 1 failed")
+    assert chart.locator('[data-chart="calls"] g.hour').count() == 24
+    assert chart.locator('[data-chart="calls"] g.hour title').last.text_content().endswith("4 calls, 1 failed")
     assert "not reported by ZigZag" in chart.locator('[data-field="quota"]').inner_text()
     breakdown = page.locator("[data-breakdown]")
     assert breakdown.locator('[data-type="refund_lag"] [data-count]').inner_text() == "1"

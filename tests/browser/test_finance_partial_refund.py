@@ -3,6 +3,7 @@ amounts, offers them in Seller Center and resolves it with the amount refunded."
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from exceptions_app.choices import ExceptionStatus
 from exceptions_app.models import ExceptionCase
@@ -69,7 +70,8 @@ def test_finance_bulk_claims_from_the_queue_and_the_counters_follow(page, live_s
     page.locator("#bulk-form").get_by_role("button", name="Claim").click()
 
     page.get_by_text("2 of 2 done.").wait_for()
-    page.wait_for_function("document.querySelector('[data-count=\"mine\"]').textContent.trim() === '2'")
+    # (a locator wait: wait_for_function evaluates a string, which the page's CSP forbids)
+    expect(page.locator('[data-count="mine"]')).to_have_text("2")
     assert page.locator('[data-count="open"]').inner_text() == "1"
     page.locator(f"#exception-{cases[0].pk}").get_by_role("button", name="Release").wait_for()
     assert page.locator(f"#exception-{cases[2].pk}").get_by_role("button", name="Claim").is_visible()

@@ -226,6 +226,46 @@ def test_breach_is_stamped_once_with_an_activity():
     assert late.breached_at and verbs(late) == [ActivityVerb.BREACHED]
 
 
+@pytest.mark.parametrize("role", [Role.CX, Role.FINANCE])
+def test_reassign_never_takes_over_a_colleagues_claim(role):
+    """Issue 12 item 2: an agent reassigned cx2's claim to themselves and resolved it."""
+    owner = UserFactory(username=f"{role}-owner", roles=[role])
+    colleague = UserFactory(username=f"{role}-colleague", roles=[role])
+    third = UserFactory(username=f"{role}-third", roles=[role])
+    case = ExceptionCaseFactory(owner_role=role)
+    services.exception_claim(exception_id=case.pk, user=owner)
+    for target in (colleague, third):
+        with pytest.raises(services.ExceptionActionError, match="only they or an admin may hand it on"):
+            services.exception_reassign(exception_id=case.pk, user=colleague, to_user=target)
+    with pytest.raises(services.ExceptionActionError, match="claimed by"):
+        services.exception_resolve(exception_id=case.pk, user=colleague, code=ResolutionCode.values[0], note="mine now",
+                                   resolved_amount=Decimal("1.00"))
+    case.refresh_from_db()
+    assert (case.status, case.assignee) == (ExceptionStatus.CLAIMED, owner)
+    assert ActivityVerb.REASSIGNED not in verbs(case)
+    # The assignee may hand it on, and so may an admin.
+    services.exception_reassign(exception_id=case.pk, user=owner, to_user=colleague)
+    admin = UserFactory(username=f"{role}-admin", roles=[Role.ADMIN])
+    services.exception_reassign(exception_id=case.pk, user=admin, to_user=third)
+    case.refresh_from_db()
+    assert case.assignee == third
+
+
+def test_reassign_by_another_role_is_refused_before_anything_about_the_case_is_said(cx, finance):
+    case = ExceptionCaseFactory(owner_role=Role.FINANCE, type_code="partial_refund")
+    services.exception_claim(exception_id=case.pk, user=finance)
+    with pytest.raises(PermissionDenied) as refused:
+        services.exception_reassign(exception_id=case.pk, user=cx, to_user=cx)
+    assert "partial" not in str(refused.value).lower() and finance.username not in str(refused.value)
+
+
+def test_an_open_case_may_be_assigned_by_anyone_of_its_role(cx, cx2):
+    case = ExceptionCaseFactory()
+    services.exception_reassign(exception_id=case.pk, user=cx, to_user=cx2)
+    case.refresh_from_db()
+    assert (case.status, case.assignee) == (ExceptionStatus.CLAIMED, cx2)
+
+
 def test_recording_more_than_remains_to_refund_asks_for_confirmation(finance):
     case = partial_refund_case(evidence={"computed": {"remaining": "11.65", "action": "refund"}})
     with pytest.raises(services.ExceptionActionError, match="more than the 11.65"):

@@ -267,3 +267,18 @@ def test_row_claim_works_without_javascript(user_for_role):
     response = client.post(form_action, {"csrfmiddlewaretoken": token, "view": "row"})
     assert response.status_code == 302 and response.url == case.get_absolute_url()
     assert ExceptionCase.objects.get(pk=case.pk).assignee.username == "cx-user"
+
+
+def test_reassigning_a_colleagues_claim_over_http_is_refused_with_the_reason(client_for_role):
+    from exceptions_app import services as case_services
+    from tests.factories import UserFactory
+
+    case = ExceptionCaseFactory()
+    holder = UserFactory(username="cx-holder", roles=[Role.CX])
+    case_services.exception_claim(exception_id=case.pk, user=holder)
+    agent = client_for_role(Role.CX)
+    me = ExceptionCase.objects.model._meta.get_field("assignee").related_model.objects.get(username="cx-user")
+    response = agent.post(reverse("exception_action", args=[case.pk, "reassign"]), {"to_user": me.pk}, **HTMX)
+    assert response.status_code == 200
+    assert "claimed by cx-holder; only they or an admin may hand it on" in response.content.decode()
+    assert ExceptionCase.objects.get(pk=case.pk).assignee == holder

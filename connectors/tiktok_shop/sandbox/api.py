@@ -68,6 +68,14 @@ FAULT_KEYS = {
     # Targeted faults (the fault scenario, connectors.sandbox_faults):
     "ignore_decisions": [],      # return ids: seller decisions answer success but TikTok records nothing
     "unavailable_skus": [],      # sku ids: inventory search/update for them answer HTTP 503
+    # "sku" or "sku@warehouse": left out of inventory search answers (a SKU TikTok does not
+    # return, a warehouse missing after a shape change); updates still work.
+    "hidden_inventory": [],
+    # Probability that an API call is applied but its answer comes only after answer_lost_ms
+    # (default 2500): a client with a shorter read timeout sees a timeout and must retry
+    # safely (idempotency keys, read-first stock).
+    "answer_lost": 0.0,
+    "answer_lost_ms": 2500,
 }
 
 
@@ -266,6 +274,15 @@ def targeted_fault(app: SandboxApp, key: str, ids) -> bool:
 
 def _fault_rng(app: SandboxApp, *parts) -> random.Random:
     return fault_rng(app.faults, *parts)
+
+
+def answer_delay(app: SandboxApp) -> float:
+    """Seconds to hold back the answer of a call that was applied (fault ``answer_lost``)."""
+    faults = app.faults or {}
+    rate = float(faults.get("answer_lost") or 0)
+    if rate <= 0 or random.random() >= rate:
+        return 0.0
+    return int(faults.get("answer_lost_ms") or 2500) / 1000
 
 
 def api_call_fault(app: SandboxApp) -> tuple[int, int, str] | None:

@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 
 from django.contrib.auth.decorators import login_not_required
@@ -290,7 +291,10 @@ def inventory_search(request, app, shop, **kw):
     _unavailable(app, sku_ids or [])
     qs = SandboxInventory.objects.filter(shop=shop)
     qs = qs.filter(sku_id__in=sku_ids) if sku_ids else qs.filter(product_id__in=product_ids)
-    return {"inventory": _inventory_payload(qs.order_by("product_id", "sku_id", "warehouse_id"))}
+    hidden = set(map(str, (app.faults or {}).get("hidden_inventory") or []))
+    rows = [r for r in qs.order_by("product_id", "sku_id", "warehouse_id")
+            if r.sku_id not in hidden and f"{r.sku_id}@{r.warehouse_id}" not in hidden]
+    return {"inventory": _inventory_payload(rows)}
 
 
 def inventory_update(request, app, shop, *, product_id, **kw):
@@ -379,6 +383,9 @@ def open_api(request, api_path: str):
             status, code, message = fault
             return envelope(code=code, message=message, http_status=status)
         result = handler(request, app, shop, **kwargs)
+        delay = api.answer_delay(app)
+        if delay:
+            time.sleep(delay)  # applied; the answer comes too late for a short read timeout
     except ApiError as exc:
         return envelope(code=exc.code, message=exc.message, http_status=exc.http_status)
     if isinstance(result, tuple):  # a stored (replayable) answer

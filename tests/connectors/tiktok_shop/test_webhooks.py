@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.test import Client
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.urls("connectors.urls")
 
 
 def body_for(kind=12, notification="n-1", **data) -> bytes:
-    return json.dumps({"type": kind, "tts_notification_id": notification, "shop_id": "7", "timestamp": 1790000000,
+    return json.dumps({"type": kind, "tts_notification_id": notification, "shop_id": "7", "timestamp": int(time.time()),
                        "data": {"order_id": "5770", "return_id": "4035", "return_status": "AWAITING_BUYER_SHIP",
                                 "update_time": 1790000000, **data}}).encode()
 

@@ -187,3 +187,33 @@ def test_due_sweep_and_schedules_are_idempotent(shop):
     schedules_ensure()
     assert Schedule.objects.count() == 3
     assert poll_due() == 1 and poll_due() == 0  # one poll queued per connection, not two
+
+
+@pytest.mark.parametrize("hidden, reason", [
+    ("S1", "does not contain SKU S1"),
+    ("S1@{main}", "does not list warehouse {main}"),
+])
+def test_a_read_missing_the_sku_or_the_warehouse_stops_the_restock_and_writes_nothing(shop, hidden, reason):
+    """Issue 12 item 7: 10 units must never become 1 because the read lacked a row."""
+    conn, client = shop
+    shop_row = sandbox.get_shop(conn)
+    main, other = shop_row.warehouses[0], shop_row.warehouses[1]
+    sandbox.set_inventory(conn, product_id="P1", sku_id="S1", quantities={main: 10, other: 4}, seller_sku="TEE")
+    sandbox.add_faults(conn, hidden_inventory=[hidden.format(main=main)])
+    adj = inventory_adjustment_queue(connection=conn, seller_sku="TEE", sku_id="S1", product_id="P1",
+                                     warehouse_id=main, delta=1, idempotency_key="restock:line-7:TEE")
+    result = inventory_adjustment_apply(adjustment_id=adj.pk, client=client)
+    assert result.status == JobStatus.DEAD
+    assert reason.format(main=main) in result.last_error and "nothing written" in result.last_error
+    assert result.write_back.status == JobStatus.DEAD and "target" not in (result.write_back.payload or {})
+    assert sandbox.inventory(conn, "S1")["warehouses"] == {main: 10, other: 4}  # untouched, both warehouses
+    timeline = ReturnEvent.objects.filter(kind=TimelineKind.RESTOCK)
+    assert not timeline.exists()  # no portal line here; with one the failure is on its timeline
+    # Once TikTok answers in full again, a person's retry applies it exactly once.
+    sandbox.set_faults(conn)
+    from returnsync.services import write_back_retry
+
+    write_back_retry(write_back_id=result.write_back_id)
+    retried = inventory_adjustment_apply(adjustment_id=adj.pk, client=client)
+    assert retried.status == JobStatus.SUCCEEDED, retried.last_error
+    assert sandbox.inventory(conn, "S1")["warehouses"] == {main: 11, other: 4}
