@@ -159,7 +159,6 @@ class SyncHealthView(RoleRequiredMixin, TemplateView):
             dead_letters=list(selectors.dead_letters()),
             failed_write_backs=list(selectors.write_backs_failed()),
             recent_calls=list(selectors.api_calls_recent(limit=RECENT_CALLS)),
-            **registry.page_context("sync_health", request=self.request),
         )
         return context
 
